@@ -1,0 +1,1 @@
+"""minildm.optim"""
