@@ -13,28 +13,42 @@ never from the global NumPy state, so every result in minildm can be reproduced.
 """
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy
 
 DEFAULT_DTYPE = numpy.float32
 _VALID = ("numpy", "cupy")
+_CUPY_HINT = ("CuPy is not installed. Install the build matching your CUDA version, e.g. "
+              "`pip install cupy-cuda12x` (CUDA 12) or `pip install cupy-cuda11x` (CUDA 11), "
+              "or use the default backend: minildm.backend.use('numpy')")
 _name = "numpy"
 _xp = numpy
 
 
-def use(name: str) -> None:
-    """Switch the active backend to ``"numpy"`` or ``"cupy"`` (raises ImportError if CuPy is missing)."""
-    global _name, _xp
-    if name not in _VALID:
-        raise ValueError(f"backend.use: unknown backend {name!r}; valid: {', '.join(_VALID)}")
-    if name == "cupy":
-        import cupy  # noqa: F401  (imported only on demand: CuPy is optional)
+def _import_cupy():
+    """Import CuPy on demand (it is optional), with an error that says how to get it."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise ImportError(f"minildm.backend: {_CUPY_HINT} ({e})") from e
+    return cupy
 
-        _xp = cupy
-    else:
-        _xp = numpy
-    _name = name
+
+def use(name: str) -> None:
+    """Switch the active backend to ``"numpy"`` or ``"cupy"``.
+
+    Raises:
+        ValueError: for any other name.
+        ImportError: for ``"cupy"`` when CuPy is not installed (the message says what to install).
+    """
+    global _name, _xp
+    key = str(name).strip().lower()
+    if key not in _VALID:
+        raise ValueError(f"minildm.backend.use: unknown backend {name!r}; valid: {', '.join(_VALID)}")
+    _xp = _import_cupy() if key == "cupy" else numpy  # switch only once the import has succeeded
+    _name = key
 
 
 def name() -> str:
@@ -47,33 +61,31 @@ def xp():
     return _xp
 
 
-def get_array_module(array):
-    """The array module an array belongs to (``cupy`` for CuPy arrays, ``numpy`` otherwise)."""
-    if type(array).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return numpy
-
-
 def is_device_array(array) -> bool:
-    """True when ``array`` is a CuPy (GPU) array."""
+    """True when ``array`` is a CuPy (GPU) array. Checked by module name, so it never imports CuPy."""
     return type(array).__module__.startswith("cupy")
 
 
+def get_array_module(array):
+    """The array module an array belongs to: ``cupy`` for CuPy arrays, ``numpy`` for anything else.
+
+    Use it inside ops to follow the data rather than the global setting (an op on a GPU array stays on the GPU).
+    """
+    if is_device_array(array):
+        return _import_cupy()
+    return numpy
+
+
 def to_host(array) -> numpy.ndarray:
-    """Copy any array (CuPy or NumPy) to a host NumPy array; NumPy arrays are returned as they are."""
+    """Any array (CuPy or NumPy) or array-like as a host NumPy array; NumPy arrays are returned as they are."""
     if is_device_array(array):
         return array.get()
     return numpy.asarray(array)
 
 
 def to_device(array, dtype=None):
-    """Move a host or device array onto the active backend (no copy when it is already there)."""
-    if _name == "cupy":
-        out = _xp.asarray(array)
-    else:
-        out = to_host(array)
+    """Move a host or device array onto the active backend (no copy when it is already there and in ``dtype``)."""
+    out = _xp.asarray(array) if _name == "cupy" else to_host(array)
     return out.astype(dtype, copy=False) if dtype is not None else out
 
 
@@ -82,18 +94,26 @@ def asarray(data, dtype=None):
     return to_device(data, dtype)
 
 
+def _is_generator(obj) -> bool:
+    # Duck-typed so that a CuPy generator is recognised without importing CuPy.
+    return hasattr(obj, "standard_normal") and hasattr(obj, "integers")
+
+
 def rng(seed=None):
-    """A seeded random generator on the active backend: ``numpy.random.Generator`` or ``cupy.random.Generator``.
+    """A random generator on the active backend: ``numpy.random.Generator`` or ``cupy.random.Generator``.
 
-    Both support ``standard_normal(size, dtype)``, ``random(size, dtype)`` and ``integers(low, high, size)``.
-    Passing an existing generator returns it unchanged, so functions can take ``generator=seed_or_generator``.
+    Args:
+        seed: an int (the same seed gives the same numbers on the same backend), ``None`` (fresh entropy), or an
+            existing generator, which is returned unchanged, so functions can take ``generator=seed_or_generator``.
+    The global ``numpy.random`` state is never read or changed. Both generators support
+    ``standard_normal(size, dtype)``, ``random(size, dtype)`` and ``integers(low, high, size)``.
     """
-    if seed is not None and not isinstance(seed, (int, numpy.integer)):
-        return seed  # already a generator
+    if seed is not None and not isinstance(seed, numbers.Integral):
+        if _is_generator(seed):
+            return seed
+        raise TypeError(f"minildm.backend.rng: seed must be an int, None or a generator, got {type(seed).__name__}")
     if _name == "cupy":
-        import cupy
-
-        return cupy.random.default_rng(seed)
+        return _xp.random.default_rng(seed)
     return numpy.random.default_rng(seed)
 
 
@@ -104,6 +124,12 @@ def host_rng(seed=None) -> numpy.random.Generator:
     return numpy.random.default_rng(seed)
 
 
-_env = os.environ.get("MINILDM_BACKEND", "numpy").strip().lower() or "numpy"
-if _env != "numpy":
-    use(_env)
+def _from_environment() -> None:
+    value = os.environ.get("MINILDM_BACKEND", "").strip().lower() or "numpy"
+    if value not in _VALID:
+        raise ValueError(f"MINILDM_BACKEND={value!r} is not a backend minildm knows; valid: {', '.join(_VALID)}")
+    if value != "numpy":
+        use(value)
+
+
+_from_environment()

@@ -3,10 +3,10 @@ from . import methods  # noqa: F401  (binds operators onto Tensor)
 from .gradcheck import GradcheckError, gradcheck
 from .ops import abs, add, clip, div, exp, log, matmul, maximum, mean, mul, neg, pow, relu, sigmoid, sqrt, sub
 from .ops import max, sum, tanh, var, where
-from .shape_ops import cat, chunk, expand, getitem, permute, reshape, split, stack, swapaxes, transpose
+from .shape_ops import broadcast_to, cat, chunk, expand, getitem, permute, reshape, split, stack, swapaxes, transpose
 from .tensor import Tensor, is_grad_enabled, no_grad
 
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError", "add", "sub", "mul", "div",
            "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "relu", "where", "clip",
            "maximum", "sum", "mean", "max", "var", "reshape", "permute", "transpose", "swapaxes", "expand",
-           "getitem", "cat", "stack", "split", "chunk"]
+           "broadcast_to", "getitem", "cat", "stack", "split", "chunk"]

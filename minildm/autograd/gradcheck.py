@@ -18,22 +18,58 @@ class GradcheckError(AssertionError):
     """Raised when analytic and numerical gradients disagree."""
 
 
+def _numeric_grad(objective, t: Tensor, eps: float) -> numpy.ndarray:
+    """Central differences of ``objective()`` with respect to every element of ``t`` (perturbed in place)."""
+    numeric = numpy.zeros(t.shape)
+    original = t.data
+    xp = backend.get_array_module(original)
+    # A private contiguous copy, so that the flat view below really aliases the data the function reads
+    # (reshape(-1) of a transposed or broadcast array would be a copy, and perturbing it would change nothing).
+    t.data = xp.array(original, copy=True, order="C")
+    flat = t.data.reshape(-1)
+    try:
+        for j in range(flat.size):
+            value = flat[j].item()
+            flat[j] = value + eps
+            plus = objective()
+            flat[j] = value - eps
+            minus = objective()
+            flat[j] = value
+            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+    finally:
+        t.data = original
+    return numeric
+
+
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-6, seed: int = 0,
               raise_exception: bool = True) -> bool:
     """Compare ``backward`` of ``fn(*inputs)`` with central finite differences.
 
     Args:
-        fn: function of Tensors returning a Tensor (any shape).
-        inputs: list of Tensors; those with ``requires_grad=True`` are checked. Use float64.
+        fn: function of the inputs returning a Tensor (any shape). It must be deterministic.
+        inputs: list of Tensors (other values are passed through); those with ``requires_grad=True`` are checked
+            and must be float64. Their ``.grad`` is overwritten.
         eps: finite-difference step.
-        atol, rtol: pass when ``|analytic - numeric| <= atol + rtol * |numeric|`` for every element.
+        atol, rtol: pass when ``|analytic - numeric| <= atol + rtol * |numeric|`` for every element
+            (a NaN on either side is a failure).
+        seed: seed of the random weights ``w`` that turn a non-scalar output into the scalar ``sum(out * w)``.
+        raise_exception: raise on failure (default) or return False.
     Returns:
-        True on success; on failure raises ``GradcheckError`` naming the input and its worst element.
+        True on success; on failure raises ``GradcheckError`` naming the input, its worst element and both values.
     """
     inputs = list(inputs)
-    for i, t in enumerate(inputs):
-        if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
-            raise ValueError(f"gradcheck: input {i} has dtype {t.dtype}; use float64 for finite differences")
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+    for i in checked:
+        if inputs[i].dtype != numpy.float64:
+            raise ValueError(f"gradcheck: input {i} has dtype {inputs[i].dtype}; use float64 for finite differences")
+
+    def fail(msg: str) -> bool:
+        if raise_exception:
+            raise GradcheckError(msg)
+        return False
+
     out = fn(*inputs)
     weights = backend.to_device(numpy.random.default_rng(seed).standard_normal(out.shape), out.dtype)
 
@@ -41,33 +77,25 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1
         with no_grad():
             return float((fn(*inputs).data * weights).sum())
 
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
-    (out * Tensor(weights)).sum().backward()
+    for i in checked:
+        inputs[i].grad = None
+    if out.requires_grad:  # an output that ignores every input has zero gradient, and no graph to walk
+        (out * Tensor(weights)).sum().backward()
 
-    for i, t in enumerate(inputs):
-        if not (isinstance(t, Tensor) and t.requires_grad):
-            continue
-        analytic = backend.to_host(t.grad) if t.grad is not None else numpy.zeros(t.shape)
-        numeric = numpy.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
-        for j in range(flat.size):
-            orig = flat[j].item()
-            flat[j] = orig + eps
-            plus = objective()
-            flat[j] = orig - eps
-            minus = objective()
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+    for i in checked:
+        t = inputs[i]
+        analytic = backend.to_host(t.grad).astype(numpy.float64) if t.grad is not None else numpy.zeros(t.shape)
+        if analytic.shape != t.shape:
+            return fail(f"gradcheck: input {i} has shape {t.shape} but its gradient has shape {analytic.shape}")
+        numeric = _numeric_grad(objective, t, eps)
         err = numpy.abs(analytic - numeric)
-        bound = atol + rtol * numpy.abs(numeric)
-        if numpy.any(err > bound):
-            worst = numpy.unravel_index(numpy.argmax(err - bound), t.shape)
-            msg = (f"gradcheck: input {i} (shape {t.shape}) gradient mismatch at index {tuple(int(w) for w in worst)}: "
-                   f"analytic {analytic[worst]:.10g} vs numeric {numeric[worst]:.10g} "
-                   f"(|diff| {err[worst]:.3g} > atol {atol:g} + rtol {rtol:g}·|numeric|)")
-            if raise_exception:
-                raise GradcheckError(msg)
-            return False
+        excess = err - (atol + rtol * numpy.abs(numeric))  # > 0 where the element fails; NaN where either is NaN
+        ok = excess <= 0  # written so that NaN compares as "not ok"
+        if not ok.all():
+            worst_flat = int(numpy.argmax(numpy.where(ok, -numpy.inf, numpy.nan_to_num(excess, nan=numpy.inf))))
+            worst = tuple(int(w) for w in numpy.unravel_index(worst_flat, t.shape))
+            return fail(f"gradcheck: input {i} (shape {t.shape}) gradient mismatch at element {worst} "
+                        f"({int((~ok).sum())} of {ok.size} elements wrong): analytic {analytic[worst]:.10g} vs "
+                        f"numeric {numeric[worst]:.10g} (|diff| {err[worst]:.3g} > atol {atol:g} + "
+                        f"rtol {rtol:g} * |numeric|)")
     return True

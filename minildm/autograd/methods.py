@@ -3,14 +3,24 @@
 The ops themselves are plain functions in ``ops.py`` and ``shape_ops.py``; binding them here keeps ``tensor.py``
 about the graph alone (the same split DeZero makes between ``Variable`` and its functions).
 """
+import numbers
+
+from .. import backend
 from . import ops, shape_ops
 from .tensor import Tensor
 
 
 def _comparison(name):
+    symbol = {"__lt__": "<", "__le__": "<=", "__gt__": ">", "__ge__": ">=", "__eq__": "==", "__ne__": "!="}[name]
+
     def compare(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(getattr(self.data, name)(other))  # a boolean tensor: comparisons have no gradient
+        """Elementwise comparison: a boolean tensor, outside the graph (comparisons have no gradient)."""
+        if isinstance(other, Tensor):
+            other = other.data
+        elif not isinstance(other, numbers.Number):  # arrays and lists move to the active backend (a CuPy tensor
+            other = backend.to_device(other)          # cannot meet a NumPy array); Python numbers stay weakly typed
+        ops._broadcast_shape(f"comparison {symbol}", self.shape, other.shape if hasattr(other, "shape") else ())
+        return Tensor(getattr(self.data, name)(other))
     return compare
 
 
@@ -27,6 +37,7 @@ Tensor.__rpow__ = lambda a, b: ops.pow(ops.as_tensor(b, like=a), a)
 Tensor.__matmul__ = lambda a, b: ops.matmul(a, b)
 Tensor.__rmatmul__ = lambda a, b: ops.matmul(b, a)
 Tensor.__neg__ = ops.neg
+Tensor.__abs__ = ops.abs
 Tensor.__getitem__ = shape_ops.getitem
 for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
     setattr(Tensor, _name, _comparison(_name))

@@ -2,11 +2,14 @@
 
 Each op computes its forward value with the backend array module and gives a backward function that maps the
 output gradient ``g`` to one gradient per input — the local chain rule, written next to the forward it inverts.
+A backward skips (returns None for) inputs that need no gradient, and never writes into ``g``.
 
 Broadcasting: when ``a`` of shape (3, 1) meets ``b`` of shape (4,), the output is (3, 4) and each input's gradient
 must be summed back over the axes it was broadcast along (``unbroadcast``).
 """
 from __future__ import annotations
+
+import numbers
 
 import numpy
 
@@ -16,17 +19,23 @@ from .tensor import Tensor, _to_array
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
-    """Wrap a non-Tensor operand. A Python scalar takes the dtype of ``like`` (no silent float64 promotion)."""
+    """Wrap a non-Tensor operand. A Python/NumPy scalar takes the dtype of a floating ``like`` (no silent float64)."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, (int, float, bool, numpy.number)) and like.data.dtype.kind == "f":
-        return Tensor(backend.xp().asarray(x, dtype=like.data.dtype))
+    if like is not None and isinstance(x, (numbers.Number, numpy.number)) and like.data.dtype.kind == "f":
+        xp = backend.get_array_module(like.data)
+        return Tensor(xp.asarray(x, dtype=like.data.dtype))
     return Tensor(_to_array(x))
 
 
 def unbroadcast(grad, shape: tuple):
-    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting ``shape`` up to ``grad.shape``."""
-    if grad.shape == tuple(shape):
+    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting ``shape`` up to ``grad.shape``.
+
+    Broadcasting (a) prepends axes and (b) stretches size-1 axes, so the adjoint (a) sums the leading extra axes
+    away and (b) sums the stretched axes keeping them as size 1. Returns ``grad`` itself when nothing was broadcast.
+    """
+    shape = tuple(shape)
+    if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     if extra > 0:
@@ -37,64 +46,81 @@ def unbroadcast(grad, shape: tuple):
     return grad
 
 
-def _broadcast_shape(op: str, a: Tensor, b: Tensor) -> tuple:
+def _broadcast_shape(op: str, *shapes) -> tuple:
     try:
-        return tuple(numpy.broadcast_shapes(a.shape, b.shape))
+        return tuple(numpy.broadcast_shapes(*shapes))
     except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} are not broadcastable") from None
+        raise ValueError(f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} "
+                         "are not broadcastable") from None
 
 
 def _binary(op: str, a, b):
-    """Convert both operands to Tensors (scalars take the other's dtype) and check broadcasting."""
+    """Convert both operands to Tensors (a scalar takes the other's dtype) and check that they broadcast."""
     if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b)
+        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
-    _broadcast_shape(op, a, b)
+    if a.data.shape != b.data.shape and a.data.ndim and b.data.ndim:  # skip the check in the common easy cases
+        _broadcast_shape(op, a.data.shape, b.data.shape)
     return a, b
 
 
 # -- arithmetic -----------------------------------------------------------------------------------------------------
 def add(a, b) -> Tensor:
     a, b = _binary("add", a, b)
-    return Tensor.from_op(a.data + b.data, (a, b),
-                          lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "add")
+
+    def backward(g):  # d(a+b)/da = d(a+b)/db = 1
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(g, b.shape) if b.requires_grad else None)
+    return Tensor.from_op(a.data + b.data, (a, b), backward, "add")
 
 
 def sub(a, b) -> Tensor:
     a, b = _binary("sub", a, b)
-    return Tensor.from_op(a.data - b.data, (a, b),
-                          lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "sub")
+
+    def backward(g):  # d(a-b)/da = 1 ;  d(a-b)/db = -1
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                -unbroadcast(g, b.shape) if b.requires_grad else None)  # negate after summing: fewer elements
+    return Tensor.from_op(a.data - b.data, (a, b), backward, "sub")
 
 
 def mul(a, b) -> Tensor:
     a, b = _binary("mul", a, b)
-    return Tensor.from_op(a.data * b.data, (a, b),
-                          lambda g: (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
-                                     unbroadcast(g * a.data, b.shape) if b.requires_grad else None), "mul")
+
+    def backward(g):  # d(ab)/da = b ;  d(ab)/db = a
+        return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
+    return Tensor.from_op(a.data * b.data, (a, b), backward, "mul")
 
 
 def div(a, b) -> Tensor:
     a, b = _binary("div", a, b)
+    out = a.data / b.data
 
-    def backward(g):  # d(a/b)/da = 1/b ;  d(a/b)/db = -a/b^2
+    def backward(g):  # d(a/b)/da = 1/b ;  d(a/b)/db = -a/b^2 = -(a/b)/b
         ga = unbroadcast(g / b.data, a.shape) if a.requires_grad else None
-        gb = unbroadcast(-g * a.data / (b.data * b.data), b.shape) if b.requires_grad else None
+        gb = unbroadcast(-g * out / b.data, b.shape) if b.requires_grad else None
         return ga, gb
-    return Tensor.from_op(a.data / b.data, (a, b), backward, "div")
+    return Tensor.from_op(out, (a, b), backward, "div")
 
 
-def neg(a: Tensor) -> Tensor:
+def neg(a) -> Tensor:
+    a = as_tensor(a)
     return Tensor.from_op(-a.data, (a,), lambda g: (-g,), "neg")
 
 
 def pow(a, exponent) -> Tensor:  # noqa: A001 (mirrors the operator name)
-    """a ** exponent. A scalar exponent is the common case; a Tensor exponent is differentiable too."""
-    if not isinstance(exponent, Tensor):
+    """``a ** exponent``. A constant (Python or NumPy scalar) exponent is the common case; a Tensor exponent is
+    differentiable too (then the base must be positive for d/d(exponent) = a^b log a to be real)."""
+    if isinstance(exponent, (numbers.Number, numpy.number)):
         a = as_tensor(a)
-        p = exponent
-        out = a.data ** p
-        return Tensor.from_op(out, (a,), lambda g: (g * p * a.data ** (p - 1),), "pow")
+        # A NumPy float64 scalar would promote a float32 tensor under NumPy 2; a Python number never does.
+        p = exponent.item() if isinstance(exponent, numpy.number) else exponent
+
+        def backward(g):  # d(a^p)/da = p a^(p-1); p = 0 is special-cased so that 0 * 0^(-1) gives 0, not nan
+            return (g * p * a.data ** (p - 1) if p != 0 else g * 0,)
+        return Tensor.from_op(a.data ** p, (a,), backward, "pow")
+
     a, b = _binary("pow", a, exponent)
     xp = backend.get_array_module(a.data)
     out = a.data ** b.data
@@ -107,170 +133,218 @@ def pow(a, exponent) -> Tensor:  # noqa: A001 (mirrors the operator name)
 
 
 def matmul(a, b) -> Tensor:
-    """Matrix product with NumPy's batch broadcasting: (..., n, k) @ (..., k, m) -> (..., n, m)."""
+    """Matrix product with NumPy's rules: (..., n, k) @ (..., k, m) -> (..., n, m), batch dims broadcast.
+
+    A 1-D left operand (k,) acts as a row (1, k) and a 1-D right operand (k,) as a column (k, 1); that axis is
+    dropped from the result, so (k,) @ (k,) is a scalar.
+    """
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must be at least 1-D, got {a.shape} and {b.shape}")
+        raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
     k_a = a.shape[-1]
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if k_a != k_b:
-        raise ValueError(f"matmul: cannot multiply {a.shape} and {b.shape} (inner sizes {k_a} != {k_b})")
+        raise ValueError(f"matmul: cannot multiply shapes {a.shape} and {b.shape} (inner sizes {k_a} != {k_b})")
     try:
-        numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        batch = numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ValueError(f"matmul: batch dims of {a.shape} and {b.shape} are not broadcastable") from None
+        raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} are not broadcastable") from None
     xp = backend.get_array_module(a.data)
+    # Both operands as (at least) matrices, and the output shape before 1-D axes are dropped.
+    a_shape = (1,) + a.shape if a.ndim == 1 else a.shape
+    b_shape = b.shape + (1,) if b.ndim == 1 else b.shape
+    full_out_shape = tuple(batch) + (a_shape[-2], b_shape[-1])
 
     def backward(g):
-        # Promote 1-D operands to matrices so one formula covers every case: dA = G B^T, dB = A^T G.
-        A = a.data[None, :] if a.ndim == 1 else a.data
-        B = b.data[:, None] if b.ndim == 1 else b.data
-        G = g
-        if a.ndim == 1:
-            G = xp.expand_dims(G, -2)
-        if b.ndim == 1:
-            G = xp.expand_dims(G, -1)
+        # C = A B  =>  dA = G B^T  and  dB = A^T G, each summed over the batch dims it was broadcast along.
+        G = g.reshape(full_out_shape)
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(G @ xp.swapaxes(B, -1, -2), A.shape).reshape(a.shape)
+            B = b.data.reshape(b_shape)
+            ga = unbroadcast(G @ xp.swapaxes(B, -1, -2), a_shape).reshape(a.shape)
         if b.requires_grad:
-            gb = unbroadcast(xp.swapaxes(A, -1, -2) @ G, B.shape).reshape(b.shape)
+            A = a.data.reshape(a_shape)
+            gb = unbroadcast(xp.swapaxes(A, -1, -2) @ G, b_shape).reshape(b.shape)
         return ga, gb
     return Tensor.from_op(a.data @ b.data, (a, b), backward, "matmul")
 
 
 # -- elementwise math -----------------------------------------------------------------------------------------------
-def exp(a: Tensor) -> Tensor:
+def exp(a) -> Tensor:
+    a = as_tensor(a)
     out = backend.get_array_module(a.data).exp(a.data)
-    return Tensor.from_op(out, (a,), lambda g: (g * out,), "exp")
+    return Tensor.from_op(out, (a,), lambda g: (g * out,), "exp")  # d e^a = e^a
 
 
-def log(a: Tensor) -> Tensor:
+def log(a) -> Tensor:
+    a = as_tensor(a)
     xp = backend.get_array_module(a.data)
-    return Tensor.from_op(xp.log(a.data), (a,), lambda g: (g / a.data,), "log")
+    return Tensor.from_op(xp.log(a.data), (a,), lambda g: (g / a.data,), "log")  # d log a = 1/a
 
 
-def sqrt(a: Tensor) -> Tensor:
+def sqrt(a) -> Tensor:
+    a = as_tensor(a)
     out = backend.get_array_module(a.data).sqrt(a.data)
-    return Tensor.from_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")
+    return Tensor.from_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")  # d sqrt(a) = 1 / (2 sqrt(a))
 
 
-def tanh(a: Tensor) -> Tensor:
+def tanh(a) -> Tensor:
+    a = as_tensor(a)
     out = backend.get_array_module(a.data).tanh(a.data)
-    return Tensor.from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
+    return Tensor.from_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")  # d tanh = 1 - tanh^2
 
 
-def sigmoid(a: Tensor) -> Tensor:
+def sigmoid(a) -> Tensor:
+    """1 / (1 + e^-a), computed without overflow and without cancellation for large |a|."""
+    a = as_tensor(a)
     xp = backend.get_array_module(a.data)
-    # 1 / (1 + e^-x) written via tanh, which never overflows: sigmoid(x) = (1 + tanh(x/2)) / 2
-    out = 0.5 * (1 + xp.tanh(0.5 * a.data))
-    return Tensor.from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
+    e = xp.exp(-xp.abs(a.data))  # in (0, 1]: never overflows
+    out = xp.where(a.data >= 0, 1 / (1 + e), e / (1 + e))  # the second form is sigmoid(a) = e^a / (1 + e^a), a < 0
+    return Tensor.from_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")  # d s = s (1 - s)
 
 
-def abs(a: Tensor) -> Tensor:  # noqa: A001
+def abs(a) -> Tensor:  # noqa: A001
+    a = as_tensor(a)
     xp = backend.get_array_module(a.data)
-    return Tensor.from_op(xp.abs(a.data), (a,), lambda g: (g * xp.sign(a.data),), "abs")
+    return Tensor.from_op(xp.abs(a.data), (a,), lambda g: (g * xp.sign(a.data),), "abs")  # 0 at 0, as PyTorch
+
+
+def relu(a) -> Tensor:
+    a = as_tensor(a)
+    positive = a.data > 0
+    return Tensor.from_op(a.data * positive, (a,), lambda g: (g * positive,), "relu")
 
 
 def where(condition, a, b) -> Tensor:
-    """Elementwise ``a if condition else b``; the condition gets no gradient."""
+    """Elementwise ``a if condition else b`` (all three broadcast together); the condition gets no gradient."""
     cond = condition.data if isinstance(condition, Tensor) else _to_array(condition)
-    if not isinstance(a, Tensor) and isinstance(b, Tensor):
-        a = as_tensor(a, like=b)
-    a = as_tensor(a)
-    b = as_tensor(b, like=a)
+    a, b = _binary("where", a, b)
+    _broadcast_shape("where", cond.shape, a.shape, b.shape)
     xp = backend.get_array_module(a.data)
     out = xp.where(cond, a.data, b.data)
-    zero = xp.zeros((), dtype=out.dtype)
-    return Tensor.from_op(out, (a, b), lambda g: (unbroadcast(xp.where(cond, g, zero), a.shape),
-                                                  unbroadcast(xp.where(cond, zero, g), b.shape)), "where")
+
+    def backward(g):
+        zero = xp.zeros((), dtype=g.dtype)
+        return (unbroadcast(xp.where(cond, g, zero), a.shape) if a.requires_grad else None,
+                unbroadcast(xp.where(cond, zero, g), b.shape) if b.requires_grad else None)
+    return Tensor.from_op(out, (a, b), backward, "where")
 
 
-def clip(a: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
-    """Clamp to [min, max]; the gradient passes only where the value was inside the range."""
+def clip(a, min=None, max=None) -> Tensor:  # noqa: A002
+    """Clamp to [min, max] (scalars; either may be None). The gradient passes where min <= a <= max, as PyTorch."""
+    a = as_tensor(a)
     xp = backend.get_array_module(a.data)
     out = xp.clip(a.data, min, max)
-    inside = xp.ones(a.shape, dtype=bool)
-    if min is not None:
-        inside &= a.data >= min
-    if max is not None:
-        inside &= a.data <= max
-    return Tensor.from_op(out, (a,), lambda g: (g * inside,), "clip")
+
+    def backward(g):
+        inside = xp.ones(a.shape, dtype=bool)
+        if min is not None:
+            inside &= a.data >= min
+        if max is not None:
+            inside &= a.data <= max
+        return (g * inside,)
+    return Tensor.from_op(out, (a,), backward, "clip")
 
 
 def maximum(a, b) -> Tensor:
-    """Elementwise maximum; on ties the gradient is split evenly (as PyTorch does)."""
+    """Elementwise maximum; where a == b the gradient is split evenly between them (as PyTorch does)."""
     a, b = _binary("maximum", a, b)
     xp = backend.get_array_module(a.data)
     out = xp.maximum(a.data, b.data)
 
     def backward(g):
-        wa = (a.data > b.data) + 0.5 * (a.data == b.data)
-        return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
+        # Share of the gradient that goes to a: 1 where a wins, 1/2 on ties, 0 where b wins (in g's dtype).
+        share_a = (a.data > b.data).astype(g.dtype) + (a.data == b.data).astype(g.dtype) * g.dtype.type(0.5)
+        return (unbroadcast(g * share_a, a.shape) if a.requires_grad else None,
+                unbroadcast(g * (1 - share_a), b.shape) if b.requires_grad else None)
     return Tensor.from_op(out, (a, b), backward, "maximum")
 
 
-def relu(a: Tensor) -> Tensor:
-    return Tensor.from_op(a.data * (a.data > 0), (a,), lambda g: (g * (a.data > 0),), "relu")
-
-
 # -- reductions -------------------------------------------------------------------------------------------------------
-def _norm_axis(axis, ndim):
+def _norm_axes(op: str, axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple of ints, negatives allowed) as a sorted tuple of distinct non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(ax % ndim for ax in axes) if ndim else ()
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    for ax in axes:
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dims")
+    normalized = tuple(sorted(int(ax) % ndim for ax in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return normalized
+
+
+def _count(shape, axes) -> int:
+    """How many elements are reduced into each output element."""
+    n = 1
+    for ax in axes:
+        n *= shape[ax]
+    return n
 
 
 def _expand_reduced(g, shape, axes, keepdims):
-    """Reshape a reduced gradient so it broadcasts against the input again."""
+    """Reshape a reduced gradient so it broadcasts against the input again (put the reduced axes back as 1)."""
     if not keepdims:
         g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
     return g
 
 
-def sum(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    axes = _norm_axis(axis, a.ndim)
+def sum(a, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis``; each input element receives the gradient of the sum it went into."""
+    a = as_tensor(a)
+    axes = _norm_axes("sum", axis, a.ndim)
     xp = backend.get_array_module(a.data)
     out = a.data.sum(axis=axes, keepdims=keepdims)
+    # broadcast_to is a read-only view, not a copy: the engine never writes into gradients it is given.
     return Tensor.from_op(out, (a,),
                           lambda g: (xp.broadcast_to(_expand_reduced(g, a.shape, axes, keepdims), a.shape),), "sum")
 
 
-def mean(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    axes = _norm_axis(axis, a.ndim)
-    count = 1
-    for ax in axes:
-        count *= a.shape[ax]
+def mean(a, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis``: the sum's gradient divided by the count N of reduced elements."""
+    a = as_tensor(a)
+    axes = _norm_axes("mean", axis, a.ndim)
+    count = _count(a.shape, axes)
+    if count == 0:
+        raise ValueError(f"mean: no elements to average over axis {axis} of shape {a.shape}")
     xp = backend.get_array_module(a.data)
     out = a.data.mean(axis=axes, keepdims=keepdims)
-    scale = a.data.dtype.type(1.0 / count)
-    return Tensor.from_op(out, (a,), lambda g: (
-        xp.broadcast_to(_expand_reduced(g, a.shape, axes, keepdims) * scale, a.shape),), "mean")
+
+    def backward(g):  # scale the small reduced gradient first, then broadcast (a view)
+        return (xp.broadcast_to(_expand_reduced(g, a.shape, axes, keepdims) * g.dtype.type(1 / count), a.shape),)
+    return Tensor.from_op(out, (a,), backward, "mean")
 
 
-def max(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Maximum over axes; the gradient goes to the maximal elements (split evenly among ties)."""
-    axes = _norm_axis(axis, a.ndim)
+def max(a, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis``; the gradient goes to the maximal elements, split evenly among ties."""
+    a = as_tensor(a)
+    axes = _norm_axes("max", axis, a.ndim)
+    if _count(a.shape, axes) == 0:
+        raise ValueError(f"max: no elements to take the maximum of over axis {axis} of shape {a.shape}")
     out_k = a.data.max(axis=axes, keepdims=True)
 
     def backward(g):
-        mask = (a.data == out_k).astype(a.data.dtype)
-        mask /= mask.sum(axis=axes, keepdims=True)
-        return (mask * _expand_reduced(g, a.shape, axes, keepdims),)
+        winners = (a.data == out_k).astype(g.dtype)
+        share = winners / winners.sum(axis=axes, keepdims=True)  # 1/(number of ties) at each maximum
+        return (share * _expand_reduced(g, a.shape, axes, keepdims),)
     out = out_k if keepdims else out_k.reshape([n for i, n in enumerate(a.shape) if i not in axes])
     return Tensor.from_op(out, (a,), backward, "max")
 
 
-def var(a: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance (NumPy's default ``ddof=0``; pass ``ddof=1`` for the unbiased estimate)."""
-    axes = _norm_axis(axis, a.ndim)
-    count = 1
-    for ax in axes:
-        count *= a.shape[ax]
+def var(a, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance ``sum((a - mean)^2) / (N - ddof)`` (NumPy's default ``ddof=0``; ``ddof=1`` is the unbiased one)."""
+    a = as_tensor(a)
+    axes = _norm_axes("var", axis, a.ndim)
+    count = _count(a.shape, axes)
+    if count - ddof <= 0:
+        raise ValueError(f"var: {count} element(s) over axis {axis} of shape {a.shape} is too few for ddof={ddof}")
     centered = a.data - a.data.mean(axis=axes, keepdims=True)
     out = (centered * centered).sum(axis=axes, keepdims=keepdims) / (count - ddof)
-    # d var / d x_i = 2 (x_i - mean) / (N - ddof); the mean's own dependence on x_i sums to zero
-    scale = a.data.dtype.type(2.0 / (count - ddof))
-    return Tensor.from_op(out, (a,), lambda g: (_expand_reduced(g, a.shape, axes, keepdims) * centered * scale,),
-                          "var")
+
+    def backward(g):
+        # d var / d a_i = 2 (a_i - mean) / (N - ddof); the mean's own dependence on a_i contributes
+        # -2/(N (N - ddof)) * sum_j (a_j - mean) = 0, because centered values sum to zero.
+        scale = g.dtype.type(2 / (count - ddof))
+        return (_expand_reduced(g, a.shape, axes, keepdims) * centered * scale,)
+    return Tensor.from_op(out, (a,), backward, "var")
