@@ -1,8 +1,9 @@
 """Reverse-mode automatic differentiation on backend arrays."""
 from . import methods  # noqa: F401  (binds operators onto Tensor)
 from .gradcheck import GradcheckError, gradcheck
-from .ops import abs, add, clip, div, exp, log, matmul, maximum, mean, mul, neg, pow, relu, sigmoid, sqrt, sub
-from .ops import max, sum, tanh, var, where
+from .ops import abs, add, clip, div, exp, log, matmul, maximum, mul, neg, pow, relu, sigmoid, sqrt, sub
+from .ops import tanh, where
+from .reductions import max, mean, sum, var
 from .shape_ops import broadcast_to, cat, chunk, expand, getitem, permute, reshape, split, stack, swapaxes, transpose
 from .tensor import Tensor, is_grad_enabled, no_grad
 

@@ -6,7 +6,7 @@ about the graph alone (the same split DeZero makes between ``Variable`` and its 
 import numbers
 
 from .. import backend
-from . import ops, shape_ops
+from . import ops, reductions, shape_ops
 from .tensor import Tensor
 
 
@@ -45,7 +45,8 @@ for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
 Tensor.exp, Tensor.log, Tensor.sqrt = ops.exp, ops.log, ops.sqrt
 Tensor.tanh, Tensor.sigmoid, Tensor.abs, Tensor.relu = ops.tanh, ops.sigmoid, ops.abs, ops.relu
 Tensor.clip = ops.clip
-Tensor.sum, Tensor.mean, Tensor.max, Tensor.var = ops.sum, ops.mean, ops.max, ops.var
+Tensor.sum, Tensor.mean = reductions.sum, reductions.mean
+Tensor.max, Tensor.var = reductions.max, reductions.var
 Tensor.reshape, Tensor.permute, Tensor.transpose = shape_ops.reshape, shape_ops.permute, shape_ops.transpose
 Tensor.swapaxes, Tensor.expand, Tensor.broadcast_to = shape_ops.swapaxes, shape_ops.expand, shape_ops.expand
 Tensor.split, Tensor.chunk = shape_ops.split, shape_ops.chunk
