@@ -11,3 +11,7 @@ __all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError"
            "neg", "pow", "matmul", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "relu", "where", "clip",
            "maximum", "sum", "mean", "max", "var", "reshape", "permute", "transpose", "swapaxes", "expand",
            "broadcast_to", "getitem", "cat", "stack", "split", "chunk"]
+
+# Fused ops (one graph node each, analytic backward) and their teaching twins; the public namespace for them is
+# minildm.nn.functional (F).
+from . import activations, attention, conv, losses, norm, teaching  # noqa: E402,F401
