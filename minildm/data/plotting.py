@@ -1,0 +1,75 @@
+"""Save a grid of images, each with its caption underneath, as one PNG (matplotlib, on the host).
+
+    save_image_grid(ds.images[:16], "samples.png", captions=ds.captions[:16], ncols=4)
+    python -m minildm.data samples.png [split] [seed]     # a look at 32 examples of the shapes dataset
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend
+
+
+def to_uint8(images) -> np.ndarray:
+    """Images as (N, H, W, 3) uint8 for display.
+
+    Accepts (N, 3, H, W) or (3, H, W) floats in [-1, 1] (minildm's layout, host or device), or (N, H, W, 3) /
+    (H, W, 3) uint8 already in display form.
+    """
+    array = backend.to_host(getattr(images, "data", images))
+    if array.dtype == np.uint8:
+        return array[None] if array.ndim == 3 else array
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[1] != 3:
+        raise ValueError(f"to_uint8: expected (N, 3, H, W) floats in [-1, 1], got shape {array.shape}")
+    scaled = (np.clip(array.astype(np.float32), -1.0, 1.0) + 1.0) * 127.5
+    return np.round(scaled).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def save_image_grid(images, path, captions=None, ncols: int = 8, title: str | None = None) -> Path:
+    """Write ``images`` as a grid to ``path`` (PNG), each with its caption (wrapped) below it; returns the path.
+
+    Args:
+        images: (N, 3, H, W) floats in [-1, 1] or (N, H, W, 3) uint8, see ``to_uint8``.
+        captions: N strings, or None for a grid without text.
+    """
+    # The object-oriented Figure API draws without pyplot's global state and without needing a display.
+    from matplotlib.figure import Figure
+
+    pictures = to_uint8(images)
+    n = len(pictures)
+    if captions is not None and len(captions) != n:
+        raise ValueError(f"save_image_grid: {n} images but {len(captions)} captions")
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, -(-n // ncols))
+    cell_height = 2.6 if captions is not None else 1.9
+    fig = Figure(figsize=(1.9 * ncols, cell_height * nrows + (0.4 if title else 0.0)))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < n:
+            # nearest: show the 32×32 pixels as they are, not smoothed by the display.
+            ax.imshow(pictures[i], interpolation="nearest")
+            if captions is not None:
+                ax.text(0.5, -0.06, "\n".join(textwrap.wrap(captions[i], 26)), fontsize=7, ha="center", va="top",
+                        transform=ax.transAxes)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def save_dataset_preview(path, split: str = "train", seed: int = 0, n: int = 32) -> Path:
+    """A grid of ``n`` examples of ``ShapesDataset(split=split, seed=seed)`` with their captions."""
+    from .shapes import ShapesDataset
+
+    ds = ShapesDataset(n, seed=seed, split=split, two_object_fraction=0.4)
+    return save_image_grid(ds.images, path, ds.captions, ncols=8, title=f"shapes dataset, split={split!r}, seed={seed}")
+
