@@ -4,7 +4,9 @@ from .modeling_utils import ModelMixin
 from .pipeline_folder import load_components, save_components
 from .text_encoder import CLIPTextModel, CLIPTextOutput
 from .tokenizer import CLIPTokenizer
+from .unet import UNet2DConditionModel
 from .vae import AutoencoderKL, DiagonalGaussianDistribution
 
 __all__ = ["CLIPTokenizer", "train_bpe", "save_vocab", "load_vocab", "ModelMixin", "AutoencoderKL",
-           "DiagonalGaussianDistribution", "CLIPTextModel", "CLIPTextOutput", "load_components", "save_components"]
+           "DiagonalGaussianDistribution", "CLIPTextModel", "CLIPTextOutput", "load_components", "save_components",
+           "UNet2DConditionModel"]

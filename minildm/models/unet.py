@@ -5,7 +5,7 @@ Synthesis with Latent Diffusion Models"), with diffusers' config keys and parame
 Given noisy latents x_t, the timestep t and the text encoder's states (the context), it predicts the noise
 eps_theta(x_t, t, context) that was added (Ho et al. 2020, eq. 14 trains it with ||eps - eps_theta||^2):
 
-    temb = time_embedding(sinusoids(t))                     (B, 4 C0)  how noisy; added inside every ResNet block
+    temb = time_embedding(sinusoids(t))                     (B, 4 C0)  how noisy; added in every ResNet block
     h    = conv_in(x_t)                                      (B, C0, H, W)         skips = [h]
     for each level:  h, s = down_block(h, temb, context)     resolution halves      skips += s
     h    = mid_block(h, temb, context)                       (optional) the bottleneck
@@ -31,20 +31,22 @@ from .unet_blocks import CrossAttnDownBlock2D, CrossAttnUpBlock2D, DownBlock2D, 
 
 DOWN_BLOCKS = {"CrossAttnDownBlock2D": CrossAttnDownBlock2D, "DownBlock2D": DownBlock2D}
 UP_BLOCKS = {"CrossAttnUpBlock2D": CrossAttnUpBlock2D, "UpBlock2D": UpBlock2D}
-MID_BLOCKS = {"UNetMidBlock2DCrossAttn": UNetMidBlock2DCrossAttn, None: None}
+MID_BLOCKS = {"UNetMidBlock2DCrossAttn": UNetMidBlock2DCrossAttn}  # or mid_block_type=None: no mid block
 
-# diffusers options minildm does not implement, with their defaults. A config may carry them (diffusers writes
-# every key to config.json) as long as the value is the default; any other value raises a ValueError naming it.
+# diffusers options minildm does not implement, with the values that mean "off". diffusers writes every option to
+# config.json, so a config may carry them at those values; any other value raises a ValueError naming the option.
 UNSUPPORTED_OPTIONS = {
-    "class_embed_type": None, "num_class_embeds": None, "class_embeddings_concat": False,
-    "projection_class_embeddings_input_dim": None, "addition_embed_type": None, "addition_time_embed_dim": None,
-    "addition_embed_type_num_heads": 64, "encoder_hid_dim": None, "encoder_hid_dim_type": None,
-    "time_embedding_type": "positional", "time_embedding_act_fn": None, "timestep_post_act": None,
-    "time_cond_proj_dim": None, "resnet_time_scale_shift": "default", "resnet_skip_time_act": False,
-    "resnet_out_scale_factor": 1.0, "dual_cross_attention": False, "cross_attention_norm": None,
-    "attention_type": "default", "reverse_transformer_layers_per_block": None,
-    "mid_block_only_cross_attention": None,
+    "class_embed_type": (None,), "num_class_embeds": (None,), "class_embeddings_concat": (False,),
+    "projection_class_embeddings_input_dim": (None,), "addition_embed_type": (None,),
+    "addition_time_embed_dim": (None,), "encoder_hid_dim": (None,), "encoder_hid_dim_type": (None,),
+    "time_embedding_type": ("positional",), "time_embedding_act_fn": (None,), "timestep_post_act": (None,),
+    "time_cond_proj_dim": (None,), "resnet_time_scale_shift": ("default",), "resnet_skip_time_act": (False,),
+    "resnet_out_scale_factor": (1.0,), "dual_cross_attention": (False,), "cross_attention_norm": (None,),
+    "attention_type": ("default",), "reverse_transformer_layers_per_block": (None,),
+    "mid_block_only_cross_attention": (None, False),  # only read by a mid block type we do not build
 }
+# Read by diffusers only together with an unsupported option above, so harmless on its own: dropped silently.
+IGNORED_OPTIONS = ("addition_embed_type_num_heads",)
 
 
 def _per_level(value, name: str, levels: int) -> list:
@@ -88,7 +90,7 @@ class UNet2DConditionModel(ModelMixin, Module):
     ``from_pretrained`` only at their default values.
     """
 
-    ignored_config_keys = tuple(UNSUPPORTED_OPTIONS)
+    ignored_config_keys = tuple(UNSUPPORTED_OPTIONS) + IGNORED_OPTIONS
 
     def __init__(self, sample_size=None, in_channels: int = 4, out_channels: int = 4,
                  center_input_sample: bool = False, flip_sin_to_cos: bool = True, freq_shift: int = 0,
@@ -105,6 +107,7 @@ class UNet2DConditionModel(ModelMixin, Module):
         super().__init__()
         levels = len(block_out_channels)
         self._check_config(down_block_types, up_block_types, mid_block_type, levels, act_fn, norm_num_groups)
+        # The SD v1 quirk (module docstring): without num_attention_heads, attention_head_dim holds the head count.
         heads = _per_level(num_attention_heads or attention_head_dim, "attention_head_dim", levels)
         layers = _per_level(layers_per_block, "layers_per_block", levels)
         depths = _per_level(transformer_layers_per_block, "transformer_layers_per_block", levels)
@@ -138,7 +141,7 @@ class UNet2DConditionModel(ModelMixin, Module):
             channels = block_out_channels[i]
         self.down_blocks = ModuleList(down_blocks)
 
-        self.mid_block = None if mid_block_type is None else UNetMidBlock2DCrossAttn(
+        self.mid_block = None if mid_block_type is None else MID_BLOCKS[mid_block_type](
             block_out_channels[-1], num_layers=1, transformer_layers_per_block=depths[-1],
             num_attention_heads=heads[-1], output_scale_factor=mid_block_scale_factor, generator=g, **common,
             **attention)
@@ -167,7 +170,7 @@ class UNet2DConditionModel(ModelMixin, Module):
                              f"{len(down_block_types)} down_block_types and {len(up_block_types)} up_block_types")
         unknown = [k for k in down_block_types if k not in DOWN_BLOCKS] + \
                   [k for k in up_block_types if k not in UP_BLOCKS] + \
-                  ([mid_block_type] if mid_block_type not in MID_BLOCKS else [])
+                  ([mid_block_type] if mid_block_type is not None and mid_block_type not in MID_BLOCKS else [])
         if unknown:
             raise ValueError(f"UNet2DConditionModel: unsupported block types {unknown}; supported: down "
                              f"{sorted(DOWN_BLOCKS)}, up {sorted(UP_BLOCKS)}, mid ['UNetMidBlock2DCrossAttn', None]")
@@ -184,10 +187,11 @@ class UNet2DConditionModel(ModelMixin, Module):
         them all); a non-default value raises a ValueError that names every such option.
         """
         if isinstance(config, dict):
-            bad = {k: config[k] for k, default in UNSUPPORTED_OPTIONS.items() if config.get(k, default) != default}
+            bad = {k: config[k] for k, off in UNSUPPORTED_OPTIONS.items() if k in config and config[k] not in off}
             if bad:
-                raise ValueError(f"UNet2DConditionModel: unsupported options {bad} (minildm implements only their "
-                                 f"defaults: { {k: UNSUPPORTED_OPTIONS[k] for k in bad} })")
+                allowed = {k: UNSUPPORTED_OPTIONS[k][0] for k in bad}
+                raise ValueError(f"UNet2DConditionModel: unsupported options {bad}; minildm implements only "
+                                 f"{allowed}")
         return super().from_config(config, generator=generator)
 
     # -- forward ----------------------------------------------------------------------------------------------------
@@ -242,7 +246,7 @@ class UNet2DConditionModel(ModelMixin, Module):
         temb = self.time_proj(self._timesteps(timestep, sample.shape[0]))
         if temb.dtype != sample.dtype:  # the sinusoids are float32; a float16 model works in float16
             temb = temb.astype(sample.dtype)
-        temb = self.time_embedding(temb)  # (B, 4 C0)
+        temb = self.time_embedding(temb)  # (B, time_embedding_dim), 4 C0 by default
         if self.center_input_sample:
             sample = 2 * sample - 1.0
 

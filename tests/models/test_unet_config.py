@@ -1,24 +1,15 @@
 """UNet2DConditionModel configs (a real SD v1.5 config.json, unsupported options and block types) and the
 errors a user meets when the inputs do not fit."""
+import json
 import warnings
 
 import numpy as np
 import pytest
 
-from helpers import to_backend
+from helpers import FIXTURES, to_backend
 from minildm import no_grad
 from minildm.models.unet import UNet2DConditionModel
 
-# runwayml/stable-diffusion-v1-5 unet/config.json, as published (diffusers 0.6.0 wrote it)
-SD_V15 = {
-    "_class_name": "UNet2DConditionModel", "_diffusers_version": "0.6.0", "act_fn": "silu",
-    "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": False,
-    "cross_attention_dim": 768,
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
-    "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-}
 TINY = {"block_out_channels": [8, 16], "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "norm_num_groups": 4, "cross_attention_dim": 12,
         "attention_head_dim": 2, "layers_per_block": 1}
@@ -29,17 +20,21 @@ def tiny():
     return UNet2DConditionModel.from_config(TINY, generator=0)
 
 
-def test_sd_v15_config_builds_without_warnings_when_shrunk():
-    """The SD v1.5 config as published, only narrower (32 instead of 320 channels) so that it builds in a test."""
-    config = dict(SD_V15, block_out_channels=[32, 32, 64, 64])
+def test_sd_v15_config_gives_the_real_checkpoint_names_and_shapes():
+    """The SD v1.5 unet/config.json as published, ten times narrower (32 instead of 320 channels) so that it builds
+    in a test: the parameter names are exactly those of the real 860M-parameter checkpoint, and every shape is the
+    real one with each channel count divided by ten (768, the text width, and kernel sizes stay)."""
+    reference = json.loads((FIXTURES / "unet_sd15_keys.json").read_text())
+    config = dict(reference["config"], block_out_channels=[32, 64, 128, 128])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "_class_name", "_diffusers_version" are metadata, not unknown keys
         unet = UNet2DConditionModel.from_config(config, generator=0)
-    assert [type(b).__name__ for b in unet.down_blocks] == SD_V15["down_block_types"]
-    assert [type(b).__name__ for b in unet.up_blocks] == SD_V15["up_block_types"]
+    shapes = {name: p.shape for name, p in unet.named_parameters()}
+    assert sorted(shapes) == sorted(reference["shapes"])
+    for name, full in reference["shapes"].items():
+        assert shapes[name] == tuple(d // 10 if d % 10 == 0 else d for d in full), name
     attn = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
-    assert (attn.heads, attn.dim_head, attn.cross_attention_dim) == (8, 4, 768)  # 8 heads, not 8-wide heads
-    assert len(unet.up_blocks[0].resnets) == 3  # layers_per_block + 1
+    assert (attn.heads, attn.dim_head) == (8, 4)  # attention_head_dim=8 means 8 heads (the SD v1 quirk)
     rng = np.random.default_rng(0)
     with no_grad():
         out = unet(to_backend(rng.standard_normal((1, 4, 16, 16)).astype(np.float32)), 999,
@@ -96,7 +91,7 @@ def _inputs(batch=2, channels=4, size=(8, 8), tokens=3, dim=12):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(channels=3), r"sample must be \(B, in_channels=4, H, W\), got shape \(2, 3, 8, 8\)"),
     (dict(dim=32), "encoder_hidden_states has dim 32, expected cross_attention_dim=12"),
-    (dict(size=(8, 7)), r"height and width must be divisible by 2 = 2 \*\* 1 \(one halving per downsampling\), got 8x7"),
+    (dict(size=(8, 7)), r"must be divisible by 2 = 2 \*\* 1 \(one halving per downsampling\), got 8x7"),
 ])
 def test_input_errors_speak_the_users_language(tiny, kwargs, message):
     sample, context = _inputs(**kwargs)
