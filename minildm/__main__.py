@@ -1,4 +1,4 @@
-"""``python -m minildm ...`` runs the command line (see ``minildm/cli.py``)."""
+"""``python -m minildm ...`` runs the command line (see ``minildm/cli/``)."""
 from .cli import main
 
 if __name__ == "__main__":
