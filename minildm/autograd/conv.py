@@ -11,16 +11,16 @@ Gathering those values for all L = Ho*Wo output pixels gives a matrix cols[n]: (
 ``out[n] = W @ cols[n]`` with W = w reshaped to (O, C*kH*kW). The gather is a strided *view* of x_pad (no Python
 loop): window (i, j) starts i*sH rows and j*sW columns further on, which is just another pair of strides.
 
-The backward, for the output gradient dout (viewed as (N, O, L)):
-    dW      = sum_n dout[n] @ cols[n]^T         the im2col buffer of the forward, reused
-    dx_pad  = col2im(W^T @ dout[n])             the adjoint of the gather: scatter-add the column gradients of each
-                                                kernel offset (a, b) back onto x_pad (kH*kW strided adds)
-With stride 1 (nearly every convolution in a U-Net or VAE), dx is a convolution too: the output gradient, padded
-by k-1-p, correlated with the kernel flipped in space and with in/out channels swapped (the "transposed
-convolution", Dumoulin & Visin 2016, sec. 4). That costs one more im2col and GEMM, which is faster than col2im's
-scattered adds, so conv2d uses it whenever it applies.
+The backward has two forms (see ``_col2im_backward`` and ``_stride1_backward``):
+  - in general, from the forward's im2col buffer: dW = sum_n dout[n] @ cols[n]^T, and dx = col2im(W^T @ dout),
+    col2im being the adjoint of the gather (scatter-add each kernel offset's columns back: kH*kW strided adds);
+  - with stride 1 (nearly every convolution in a U-Net or VAE), from the im2col of the padded output gradient:
+    dx is a convolution of dout with the flipped kernel, and dW a product of x with the same columns. It is faster
+    (no scattered adds) and keeps nothing from the forward but x, where the general form keeps cols, 9x the input.
 """
 from __future__ import annotations
+
+import threading
 
 import numpy
 
@@ -68,8 +68,33 @@ def linear(x, weight, bias=None) -> Tensor:
 
 
 # -- conv2d ---------------------------------------------------------------------------------------------------------
-def _im2col(x_pad, kh: int, kw: int, sh: int, sw: int):
-    """x_pad: (N, C, Hp, Wp) -> cols: (N, C*kh*kw, Ho*Wo), a contiguous copy of every kernel window; and (Ho, Wo)."""
+class _Workspace(threading.local):
+    """Scratch memory for the im2col matrices that live only during one call (stride-1 forward and backward).
+
+    A fresh matrix of 9x the input would cost about as much to allocate as to fill: the OS hands out new memory
+    one page fault at a time. So each thread keeps one flat buffer, grown to the largest request so far, and every
+    call views it as the matrix it needs. (The buffer stays allocated; its size is that of the largest such matrix.)
+    """
+
+    def __init__(self):
+        self.buffer = None
+
+    def get(self, shape: tuple, dtype, xp):
+        nbytes = int(numpy.prod(shape)) * numpy.dtype(dtype).itemsize
+        if self.buffer is None or self.buffer.nbytes < nbytes or backend.get_array_module(self.buffer) is not xp:
+            self.buffer = None  # release the old one before allocating its replacement
+            self.buffer = xp.empty(nbytes, dtype=xp.uint8)
+        return self.buffer[:nbytes].view(dtype).reshape(shape)
+
+
+_WORKSPACE = _Workspace()
+
+
+def _im2col(x_pad, kh: int, kw: int, sh: int, sw: int, scratch: bool = False):
+    """x_pad: (N, C, Hp, Wp) -> cols: (N, C*kh*kw, Ho*Wo), a contiguous copy of every kernel window; and (Ho, Wo).
+
+    With ``scratch=True`` cols lives in the thread's reused workspace: valid only until the next scratch im2col.
+    """
     xp = backend.get_array_module(x_pad)
     n, c, hp, wp = x_pad.shape
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
@@ -77,8 +102,12 @@ def _im2col(x_pad, kh: int, kw: int, sh: int, sw: int):
     # windows[n, c, a, b, i, j] = x_pad[n, c, i*sh + a, j*sw + b]: moving one output pixel moves sh rows/sw columns
     windows = xp.lib.stride_tricks.as_strided(
         x_pad, shape=(n, c, kh, kw, ho, wo), strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw))
-    cols = xp.ascontiguousarray(windows).reshape(n, c * kh * kw, ho * wo)  # the one copy: windows overlap
-    return cols, (ho, wo)
+    if scratch:
+        cols = _WORKSPACE.get(windows.shape, x_pad.dtype, xp)
+        cols[...] = windows  # the one copy: windows overlap
+    else:
+        cols = xp.ascontiguousarray(windows)
+    return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
 
 
 def _col2im(dcols, padded_shape: tuple, kh: int, kw: int, sh: int, sw: int, ho: int, wo: int):
@@ -132,36 +161,78 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
         raise ValueError(f"conv2d: kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw} "
                          f"(input shape {x.shape}, padding {padding})")
 
+    # Stride 1 (and padding < kernel) has a backward that needs nothing from the forward but x and w, so its
+    # im2col matrix can live in the reused workspace; otherwise the backward keeps it.
+    stride1 = (sh, sw) == (1, 1) and ph < kh and pw < kw
     x_pad = _pad_hw(x.data, ph, pw)
-    cols, (ho, wo) = _im2col(x_pad, kh, kw, sh, sw)  # (N, K, L) with K = C*kh*kw, L = Ho*Wo
+    cols, (ho, wo) = _im2col(x_pad, kh, kw, sh, sw, scratch=stride1)  # (N, K, L) with K = C*kh*kw, L = Ho*Wo
     w2 = weight.data.reshape(o, c * kh * kw)
     out = w2 @ cols  # (O, K) @ (N, K, L) -> (N, O, L): one GEMM per image, already in NCHW order
     if bias is not None:
         out += bias.data[:, None]
     out = out.reshape(n, o, ho, wo)
-
-    def input_grad(g):
-        if (sh, sw) == (1, 1) and ph < kh and pw < kw:
-            # With stride 1, dx is itself a convolution ("transposed convolution", Dumoulin & Visin 2016):
-            #   dx[n, c, y, x] = sum_{o, a, b} g_pad[n, o, y + a, x + b] * w[o, c, kH-1-a, kW-1-b],
-            # g padded by k-1-p on each side, the kernel flipped in space with in/out channels swapped. One more
-            # im2col + GEMM is cheaper than col2im's kH*kW scattered adds, and this is the common case.
-            w_flip = weight.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
-            g_cols, _ = _im2col(_pad_hw(g, kh - 1 - ph, kw - 1 - pw), kh, kw, 1, 1)
-            return (w_flip @ g_cols).reshape(x.shape)
-        # Otherwise scatter the column gradients back onto the padded input and crop the padding away.
-        dcols = w2.T @ g.reshape(n, o, ho * wo)  # (K, O) @ (N, O, L) -> (N, K, L)
-        return _col2im(dcols, x_pad.shape, kh, kw, sh, sw, ho, wo)[:, :, ph:ph + h, pw:pw + w]
-
-    def backward(g):
-        g3 = g.reshape(n, o, ho * wo)
-        gx = input_grad(g) if x.requires_grad else None
-        # dW[o, k] = sum over images n and pixels l of g[n, o, l] cols[n, k, l]: one batched GEMM, summed over n
-        gw = (g3 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape) if weight.requires_grad else None
-        gb = g3.sum(axis=(0, 2)) if bias is not None and bias.requires_grad else None
-        return gx, gw, gb
+    if stride1:
+        backward = _stride1_backward(x, weight, bias, ph, pw)
+    else:
+        backward = _col2im_backward(x, weight, bias, cols, x_pad.shape, (sh, sw), (ph, pw))
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out, parents, backward, "conv2d")
+
+
+def _stride1_backward(x, weight, bias, ph: int, pw: int):
+    """The backward of a stride-1 convolution, built from the im2col of the output gradient alone.
+
+    Written with the gradient's padded windows, g_cols[n, (o, a, b), (y, x)] = g_pad[n, o, y + a, x + b] where g is
+    padded by k-1-p, both gradients are GEMMs with the kernel flipped in space (a -> kH-1-a, b -> kW-1-b):
+        dx[n, c, y, x]               = sum_{o, a, b} w[o, c, kH-1-a, kW-1-b] g_cols[n, (o, a, b), (y, x)]
+        dw[o, c, kH-1-a, kW-1-b]     = sum_{n, y, x} x[n, c, y, x] g_cols[n, (o, a, b), (y, x)]
+    The first says that dx is itself a convolution, of g with the flipped kernel ("transposed convolution",
+    Dumoulin & Visin 2016, sec. 4). One im2col + two GEMMs, and the forward keeps no im2col buffer (9x the input).
+    """
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+
+    def backward(g):
+        gx = gw = gb = None
+        if x.requires_grad or weight.requires_grad:
+            # (N, O*kh*kw, H*W), in the workspace: only the two GEMMs below read it
+            g_cols, _ = _im2col(_pad_hw(g, kh - 1 - ph, kw - 1 - pw), kh, kw, 1, 1, scratch=True)
+        if x.requires_grad:
+            w_flipped = weight.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
+            gx = (w_flipped @ g_cols).reshape(x.shape)
+        if weight.requires_grad:
+            gw_flipped = (x.data.reshape(n, c, h * w) @ g_cols.transpose(0, 2, 1)).sum(axis=0)  # (C, O*kh*kw)
+            gw = gw_flipped.reshape(c, o, kh, kw)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy()  # un-flip
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+    return backward
+
+
+def _col2im_backward(x, weight, bias, cols, padded_shape: tuple, stride: tuple, padding: tuple):
+    """The backward of any convolution, from the forward's im2col buffer ``cols``: (N, C*kh*kw, Ho*Wo).
+
+        dW      = sum_n dout[n] @ cols[n]^T       one batched GEMM, summed over the images
+        dx_pad  = col2im(W^T @ dout[n])           scatter-add each kernel offset's column gradients onto x_pad
+    """
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw) = stride, padding
+    w2 = weight.data.reshape(o, c * kh * kw)
+
+    def backward(g):
+        ho, wo = g.shape[2:]
+        g3 = g.reshape(n, o, ho * wo)
+        gx = gw = gb = None
+        if x.requires_grad:
+            dcols = w2.T @ g3  # (K, O) @ (N, O, L) -> (N, K, L)
+            gx = _col2im(dcols, padded_shape, kh, kw, sh, sw, ho, wo)[:, :, ph:ph + h, pw:pw + w]  # crop the pad
+        if weight.requires_grad:
+            gw = (g3 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+        if bias is not None and bias.requires_grad:
+            gb = g3.sum(axis=(0, 2))
+        return gx, gw, gb
+    return backward
 
 
 # -- resampling -----------------------------------------------------------------------------------------------------

@@ -34,15 +34,14 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002 (t
     diff = input.data - target.data
     squared = diff * diff
     if reduction == "none":
-        out, factor = squared, 2
-    elif reduction == "sum":
-        out, factor = squared.sum(), 2
+        out = squared
     else:
-        out, factor = squared.mean(), 2 / max(diff.size, 1)
-    two_diff = diff * input.dtype.type(factor)  # d loss / d input, up to the upstream gradient
+        out = squared.sum() if reduction == "sum" else squared.mean()
+    # d loss / d input = 2 (input - target), divided by the element count for "mean"
+    factor = input.dtype.type(2 / max(diff.size, 1) if reduction == "mean" else 2)
 
     def backward(g):
-        gi = g * two_diff
+        gi = (g * factor) * diff  # g is a scalar unless reduction="none"
         return (gi if input.requires_grad else None), (-gi if target.requires_grad else None)
     return Tensor.from_op(out, (input, target), backward, "mse_loss")
 

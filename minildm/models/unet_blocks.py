@@ -99,8 +99,9 @@ class CrossAttnDownBlock2D(DownBlock2D):
                  add_downsample: bool = True, downsample_padding: int = 1, use_linear_projection: bool = False,
                  only_cross_attention: bool = False, upcast_attention: bool = False, generator=None):
         g = init.host_generator(generator)
-        super().__init__(in_channels, out_channels, temb_channels, num_layers, resnet_eps, resnet_groups, dropout,
-                         add_downsample, downsample_padding, generator=g)
+        super().__init__(in_channels, out_channels, temb_channels, num_layers=num_layers, resnet_eps=resnet_eps,
+                         resnet_groups=resnet_groups, dropout=dropout, add_downsample=add_downsample,
+                         downsample_padding=downsample_padding, generator=g)
         self.attentions = _transformers(out_channels, num_layers, transformer_layers_per_block, num_attention_heads,
                                         cross_attention_dim, resnet_groups, use_linear_projection,
                                         only_cross_attention, upcast_attention, g)
@@ -144,25 +145,25 @@ class UpBlock2D(Module):
 
     Args:
         in_channels: channels of the skip consumed by the *last* ResNet block (the level below's output).
-        prev_output_channels: channels of the incoming h (the output of the previous up block, or the mid block).
+        prev_output_channel: channels of the incoming h (the output of the previous up block, or the mid block).
         out_channels: C_out of every ResNet block; also the channels of the other skips.
         temb_channels, num_layers, resnet_eps, resnet_groups, dropout: as in DownBlock2D.
         add_upsample: False for the last (full-resolution) level.  generator: int seed or host Generator.
-    forward(hidden_states (B, prev_output_channels, H, W), skips, temb, encoder_hidden_states=None,
+    forward(hidden_states (B, prev_output_channel, H, W), skips, temb, encoder_hidden_states=None,
             encoder_attention_mask=None) -> (B, C_out, 2H, 2W) (H, W without upsampling).
         ``skips``: num_layers arrays (B, C_skip, H, W), in the order they are consumed: the most recent first.
     """
 
     has_cross_attention = False
 
-    def __init__(self, in_channels: int, prev_output_channels: int, out_channels: int, temb_channels: int,
+    def __init__(self, in_channels: int, prev_output_channel: int, out_channels: int, temb_channels: int,
                  num_layers: int = 1, resnet_eps: float = 1e-6, resnet_groups: int = 32, dropout: float = 0.0,
                  add_upsample: bool = True, generator=None):
         super().__init__()
         g = init.host_generator(generator)
         resnets = []
         for i in range(num_layers):
-            h_channels = prev_output_channels if i == 0 else out_channels
+            h_channels = prev_output_channel if i == 0 else out_channels
             skip_channels = in_channels if i == num_layers - 1 else out_channels
             resnets.append(ResnetBlock2D(h_channels + skip_channels, out_channels, temb_channels,
                                          groups=resnet_groups, eps=resnet_eps, dropout=dropout, generator=g))
@@ -189,14 +190,15 @@ class CrossAttnUpBlock2D(UpBlock2D):
 
     has_cross_attention = True
 
-    def __init__(self, in_channels: int, prev_output_channels: int, out_channels: int, temb_channels: int,
+    def __init__(self, in_channels: int, prev_output_channel: int, out_channels: int, temb_channels: int,
                  num_layers: int = 1, transformer_layers_per_block=1, resnet_eps: float = 1e-6,
                  resnet_groups: int = 32, dropout: float = 0.0, num_attention_heads: int = 1,
                  cross_attention_dim: int = 1280, add_upsample: bool = True, use_linear_projection: bool = False,
                  only_cross_attention: bool = False, upcast_attention: bool = False, generator=None):
         g = init.host_generator(generator)
-        super().__init__(in_channels, prev_output_channels, out_channels, temb_channels, num_layers, resnet_eps,
-                         resnet_groups, dropout, add_upsample, generator=g)
+        super().__init__(in_channels, prev_output_channel, out_channels, temb_channels, num_layers=num_layers,
+                         resnet_eps=resnet_eps, resnet_groups=resnet_groups, dropout=dropout,
+                         add_upsample=add_upsample, generator=g)
         self.attentions = _transformers(out_channels, num_layers, transformer_layers_per_block, num_attention_heads,
                                         cross_attention_dim, resnet_groups, use_linear_projection,
                                         only_cross_attention, upcast_attention, g)

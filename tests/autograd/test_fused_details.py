@@ -98,3 +98,12 @@ def test_interpolate_repeats_pixels():
     x = Tensor(to_backend(np.arange(4.0).reshape(1, 1, 2, 2), np.float32))
     expected = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]], dtype=np.float32)
     np.testing.assert_array_equal(host(F.interpolate(x))[0, 0], expected)
+
+
+def test_stride1_conv2d_keeps_no_im2col_buffer_for_backward():
+    # the stride-1 backward rebuilds what it needs from x and the output gradient: the graph holds no 9x copy of x
+    x = Tensor(to_backend(np.ones((2, 3, 8, 8)), np.float32), requires_grad=True)
+    w = Tensor(to_backend(np.ones((4, 3, 3, 3)), np.float32), requires_grad=True)
+    out = F.conv2d(x, w, padding=1)
+    held = [cell.cell_contents for cell in out._backward.__closure__]
+    assert not [a for a in held if hasattr(a, "shape") and not isinstance(a, Tensor) and a.size > x.size]

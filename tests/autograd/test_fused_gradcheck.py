@@ -125,3 +125,11 @@ def test_losses(reduction):
     assert gradcheck(lambda x, y: F.mse_loss(x, y, reduction=reduction), [x, y], **TOL)
     targets = to_backend(np.array([0, 3, 1, 1]))
     assert gradcheck(lambda z: F.cross_entropy(z, targets, reduction=reduction), [tensor(4, 5, scale=2.0)], **TOL)
+
+
+def test_stacked_convolutions_share_the_workspace_safely():
+    # stride-1 convs reuse one im2col buffer; forward A, forward B, backward B, backward A must not mix them up
+    x, w1, w2 = tensor(2, 2, 5, 5), tensor(3, 2, 3, 3, seed=1), tensor(4, 3, 1, 2, seed=2)
+    w3 = tensor(2, 4, 3, 3, seed=3)
+    assert gradcheck(lambda x, w1, w2, w3: F.conv2d(F.conv2d(F.conv2d(x, w1, padding=1), w2, padding=(0, 1)),
+                                                    w3, stride=2), [x, w1, w2, w3], **TOL)
