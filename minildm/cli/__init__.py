@@ -4,6 +4,7 @@
     python -m minildm img2img "..." --image in.png             redraw an image following a prompt
     python -m minildm inpaint "..." --image in.png --mask m.png   repaint the white part of the mask
     python -m minildm train all --preset shapes                train a model folder with minildm's recipes
+    python -m minildm evaluate --n 500                         FD_minildm, KID, CLIP score, attributes vs guidance
     python -m minildm demo --out demo.png                      train the 2-D toy diffusion model, plot its samples
     python -m minildm info                                     versions, the backend, whether CuPy and a GPU are there
 
@@ -14,6 +15,7 @@ and ``run_<name>(args)`` does the work by calling into the package; the files he
     basic.py      demo, info
     generate.py   sample, img2img, inpaint (the pipelines)
     train.py      train (the recipes of minildm.train)
+    evaluate.py   evaluate (minildm.metrics.evaluate)
 
 A new command is one more such pair and one line in ``COMMANDS``.
 
@@ -32,14 +34,15 @@ from .. import __version__, backend
 from .basic import add_demo, add_info, run_demo, run_info
 from .common import (UsageError, non_negative_float, non_negative_int, positive_int, unit_fraction, warn,
                      writable_file, writable_folder)
+from .evaluate import add_evaluate, run_evaluate
 from .generate import add_img2img, add_inpaint, add_sample, run_img2img, run_inpaint, run_sample
 from .train import add_train, run_train
 
-COMMANDS = [add_sample, add_img2img, add_inpaint, add_train, add_demo, add_info]  # later: add_evaluate
+COMMANDS = [add_sample, add_img2img, add_inpaint, add_train, add_evaluate, add_demo, add_info]
 
 __all__ = ["main", "build_parser", "COMMANDS", "UsageError", "positive_int", "non_negative_int",
            "non_negative_float", "unit_fraction", "writable_file", "writable_folder", "warn",
-           "run_sample", "run_img2img", "run_inpaint", "run_train", "run_demo", "run_info"]
+           "run_sample", "run_img2img", "run_inpaint", "run_train", "run_evaluate", "run_demo", "run_info"]
 
 
 def build_parser() -> argparse.ArgumentParser:
