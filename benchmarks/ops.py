@@ -6,7 +6,8 @@
 
 For each op both libraries run the same float32 problem, in alternating blocks of runs (so that a burst of load
 from another process tends to hit both). Printed: the median run of minildm and of torch and their ratio
-(minildm / torch; lower is better), and the ratio of the two best runs, a steadier estimate on a busy machine.
+(minildm / torch; lower is better), and the same for the best runs, a steadier estimate on a busy machine, with
+the load average at the start (other processes' demand for the cores; compare it with the number of cores).
 minildm runs on the active backend (MINILDM_BACKEND); torch always on the CPU, with one thread per core unless
 OMP_NUM_THREADS says otherwise.
 """
@@ -48,7 +49,18 @@ def attention_problem(rng):
     return [q, k, v], F.scaled_dot_product_attention, torch.nn.functional.scaled_dot_product_attention
 
 
-PROBLEMS = {"conv2d": conv2d_problem, "group_norm": group_norm_problem, "attention": attention_problem}
+def gelu_problem(rng):
+    """Exact GELU on a GEGLU gate's size, (64, 64, 512): 2M elements."""
+    return [2 * rng.standard_normal((64, 64, 512))], F.gelu, torch.nn.functional.gelu
+
+
+def silu_problem(rng):
+    """SiLU on the conv's tensor (32, 64, 32, 32): 2M elements."""
+    return [2 * rng.standard_normal((32, 64, 32, 32))], F.silu, torch.nn.functional.silu
+
+
+PROBLEMS = {"conv2d": conv2d_problem, "group_norm": group_norm_problem, "attention": attention_problem,
+            "gelu": gelu_problem, "silu": silu_problem}
 
 
 def time_minildm(fn, arrays, grad_out):
@@ -103,13 +115,15 @@ def main():
         parser.error(f"unknown op(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROBLEMS)}")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
     print(f"minildm backend: {backend.name()}, torch {torch.__version__} on CPU with {torch.get_num_threads()} "
-          f"threads; forward + backward, float32, median of {args.rounds} x {args.reps} runs")
-    print(f"{'op':<11} {'minildm':>9} {'torch':>9} {'ratio':>6}   {'best runs: ratio':>17}   problem")
+          f"threads; forward + backward, float32, {args.rounds} x {args.reps} runs each; load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"{'':<11} {'median':^27}   {'best run':^27}")
+    print(f"{'op':<11} {'minildm':>9} {'torch':>9} {'ratio':>7}   {'minildm':>9} {'torch':>9} {'ratio':>7}   problem")
     for name in args.ops or PROBLEMS:
         (ours, ours_best), (theirs, theirs_best) = bench(name, args.reps, args.warmup, args.rounds).values()
         problem = PROBLEMS[name].__doc__.strip().rstrip(".")
-        print(f"{name:<11} {ours * 1e3:7.1f}ms {theirs * 1e3:7.1f}ms {ours / theirs:5.2f}x   "
-              f"{ours_best / theirs_best:16.2f}x   {problem}")
+        print(f"{name:<11} {ours * 1e3:7.1f}ms {theirs * 1e3:7.1f}ms {ours / theirs:6.2f}x   "
+              f"{ours_best * 1e3:7.1f}ms {theirs_best * 1e3:7.1f}ms {ours_best / theirs_best:6.2f}x   {problem}")
 
 
 if __name__ == "__main__":

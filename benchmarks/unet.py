@@ -11,7 +11,8 @@ diffusion U-Net: block_out_channels (64, 128), one ResNet (+ transformer) per le
 
 Timing: both libraries run in the same process, in alternating blocks of runs (``--rounds`` blocks of ``--warmup``
 untimed + ``--reps`` timed runs each), so that a burst of load from another process tends to hit both; printed are
-the medians and minildm / torch (lower is better). By default torch gets one thread per core and NumPy's BLAS
+the medians, the best runs (steadier on a busy machine) and minildm / torch (lower is better), with the load average
+at the start. By default torch gets one thread per core and NumPy's BLAS
 uses all cores; on a machine shared with other jobs multithreaded BLAS degrades badly (threads wait on each
 other), so compare single-threaded there:
 
@@ -175,7 +176,7 @@ def time_blocks(runners: dict, mode: str, rounds: int, warmup: int, reps: int) -
                 run()
                 if i >= warmup:
                     times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return {name: (float(np.median(t)), float(np.min(t))) for name, t in times.items()}
 
 
 def profile_minildm(runner, steps: int = 3, top: int = 15):
@@ -226,13 +227,15 @@ def main():
               f"predictions {err:.1e}")
         blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "all cores")
         print(f"minildm backend: {backend.name()}, OPENBLAS_NUM_THREADS={blas_threads}; "
-              f"torch {torch.__version__} CPU, {torch.get_num_threads()} threads; median of {args.rounds} x "
-              f"{args.reps} runs")
-        print(f"{'':<34}{'minildm':>10}{'torch':>10}{'ratio':>8}")
+              f"torch {torch.__version__} CPU, {torch.get_num_threads()} threads; {args.rounds} x "
+              f"{args.reps} runs each; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        print(f"{'':<34}{'median':^26}  {'best run':^26}")
+        print(f"{'':<34}{'minildm':>10}{'torch':>10}{'ratio':>6}  {'minildm':>10}{'torch':>10}{'ratio':>6}")
         for mode, label in (("train", "training step (fwd+bwd+AdamW)"), ("forward", "forward (no_grad)")):
             t = time_blocks(runners, mode, args.rounds, args.warmup, args.reps)
-            print(f"{label:<34}{t['minildm'] * 1e3:8.0f}ms{t['torch'] * 1e3:8.0f}ms"
-                  f"{t['minildm'] / t['torch']:7.2f}x")
+            (ours, ours_best), (theirs, theirs_best) = t["minildm"], t["torch"]
+            print(f"{label:<34}{ours * 1e3:8.0f}ms{theirs * 1e3:8.0f}ms{ours / theirs:5.2f}x  "
+                  f"{ours_best * 1e3:8.0f}ms{theirs_best * 1e3:8.0f}ms{ours_best / theirs_best:5.2f}x")
         if not args.no_memory:
             print("\npeak memory above the set-up state (fresh subprocess each; see the module docstring)")
             for mode in ("train", "forward"):

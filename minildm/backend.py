@@ -10,11 +10,15 @@ line runs on both::
 Choose the backend with the environment variable ``MINILDM_BACKEND=cupy`` before import, or at run time with
 ``minildm.backend.use("cupy")``. Randomness always comes from an explicit, seeded generator (``rng(seed)``),
 never from the global NumPy state, so every result in minildm can be reproduced.
+
+On Linux with glibc, importing this module also tunes malloc so that NumPy's large temporaries are reused instead
+of being mapped and unmapped on every step (see ``_tune_malloc``; opt out with ``MINILDM_MALLOC_TUNING=0``).
 """
 from __future__ import annotations
 
 import numbers
 import os
+import sys
 
 import numpy
 
@@ -132,4 +136,36 @@ def _from_environment() -> None:
         use(value)
 
 
+# -- glibc malloc: keep large temporaries in the heap -------------------------------------------------------------
+# NumPy gets its buffers from malloc. By default glibc serves every request above a threshold (128 KiB at first,
+# raised on the fly up to 32 MiB) with a fresh mmap and gives it back with munmap on free, and trims the heap's top
+# whenever more than 2x that threshold is free there. A training step makes and frees the same large temporaries
+# again and again (activations, im2col columns, gradients of a few MiB), so the kernel hands out zeroed pages
+# one page fault at a time, every step: measured GroupNorm backward 6.6 ms -> 3.4 ms once they stay mapped.
+# So, once at import on Linux with glibc, requests up to 32 MiB (glibc's maximum for this setting) come from the
+# heap, and the heap is not trimmed until 1 GiB lies free at its top. The price: memory freed by the program stays
+# with the process (its RSS is its high-water mark) instead of going back to the OS. Opt out with
+# MINILDM_MALLOC_TUNING=0 (before the first import of minildm); other C libraries (macOS, Windows, musl) are left
+# alone. Glibc's own switch does the same from outside the process:
+#     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers, from glibc's <malloc.h>
+_MMAP_THRESHOLD, _TRIM_THRESHOLD = 32 * 2**20, 2**30
+
+
+def _tune_malloc() -> bool:
+    """Apply the glibc settings above; True when they were applied, False when skipped (never raises)."""
+    if os.environ.get("MINILDM_MALLOC_TUNING", "1").strip() == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):  # "glibc 2.36" under glibc; None or an error elsewhere
+            return False
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already uses
+        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+        return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+MALLOC_TUNED = _tune_malloc()  # whether the glibc settings above are in force in this process
 _from_environment()
