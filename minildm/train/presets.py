@@ -39,7 +39,7 @@ class CLIPConfig:
     The text tower, frozen afterwards, is the diffusion model's text encoder (its last_hidden_state is the context),
     so its width ``hidden_size`` is the U-Net's ``cross_attention_dim``.
     """
-    steps: int = 400                        # the loss has flattened by then (~2 min on one core)
+    steps: int = 600                        # zero-shot caption retrieval has saturated by then (~3 min on one core)
     batch_size: int = 128
     lr: float = 1e-3
     warmup_steps: int = 50
@@ -84,25 +84,30 @@ class UNetConfig:
     """``UNet2DConditionModel`` on the 8x8x4 latents, epsilon-prediction, scaled_linear betas (Stable Diffusion's).
 
     Two levels (8x8 and 4x4) with cross-attention at both and in the mid block; one ResNet per level and way.
+
+    Why (48, 96), lr 2e-3, 2800 steps (measured on 2 cores, checker on 100 samples at guidance 3, seen / held-out
+    pairs all correct): (64, 128) at lr 1e-3 reached 0.83 / 0.53 after 2000 steps (20 min) and 1.00 / 0.55 after
+    4000 (25 min, alone on the machine); the narrower U-Net at twice the learning rate runs ~1.6x faster per step
+    and reached 0.99 / 0.73 after 2800 steps (18 min of CPU). Held-out pairs are where the budget goes.
     """
-    steps: int = 2000
+    steps: int = 2800                       # ~18 min on one core
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 1e-2
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999
     caption_dropout: float = 0.1            # share of empty captions, for classifier-free guidance
-    block_out_channels: tuple = (64, 128)
+    block_out_channels: tuple = (48, 96)    # see the note above
     layers_per_block: int = 1
     attention_heads: int = 4
     norm_num_groups: int = 16
     num_train_timesteps: int = 1000
     beta_start: float = 0.00085
     beta_end: float = 0.012
-    guidance_scale: float = 4.0             # defaults written into the pipeline folder
+    guidance_scale: float = 3.0             # defaults written into the pipeline folder (README's guidance table)
     num_inference_steps: int = 30
-    eval_images: int = 64                   # samples scored by the attribute checker at the end (0: none)
+    eval_images: int = 100                  # samples scored by the attribute checker at the end (0: none)
     checkpoint_every: int = 250
 
 
