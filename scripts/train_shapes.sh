@@ -17,4 +17,4 @@ import sys
 from minildm.train.all import train_all
 train_all("shapes", sys.argv[1], resume=sys.argv[2] == "1", pipeline_dir="minildm/weights/shapes")
 EOF
-python scripts/evaluate_shapes.py minildm/weights/shapes --n 500 --out "$RUN_DIR/eval"
+PYTHONPATH=. python scripts/evaluate_shapes.py minildm/weights/shapes --n 500 --out "$RUN_DIR/eval"

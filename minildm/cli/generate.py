@@ -18,8 +18,9 @@ from pathlib import Path
 
 from .common import (UsageError, non_negative_float, non_negative_int, paragraphs, positive_int, unit_fraction,
                      warn, writable_file)
+from ..weights import SHAPES
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "shapes"
+SHIPPED_MODEL = SHAPES
 SCHEDULERS = ("ddim", "dpm", "ddpm")
 FALLBACK_STEPS = 30  # when the model folder does not record its own num_inference_steps
 GRID_PADDING = 2     # white pixels between the images of the grid

@@ -1,6 +1,7 @@
-"""Save a grid of images, each with its caption underneath, as one PNG (matplotlib, on the host).
+"""Grids of images with matplotlib, on the host: saved as one PNG with captions, or shown in a notebook.
 
     save_image_grid(ds.images[:16], "samples.png", captions=ds.captions[:16], ncols=4)
+    show_grid(images.reshape(2, 8, 3, 32, 32), row_labels=["t=0", "t=500"])   # in a notebook
     python -m minildm.data samples.png [split] [seed]     # a look at 32 examples of the shapes dataset
 """
 from __future__ import annotations
@@ -64,6 +65,42 @@ def save_image_grid(images, path, captions=None, ncols: int = 8, title: str | No
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+def show_grid(images, row_labels=(), col_labels=(), title: str | None = None, size: float = 1.0):
+    """Draw a table of images with matplotlib's pyplot (for notebooks) and return the figure.
+
+    Args:
+        images: (rows, cols, 3, H, W) floats in [-1, 1] or (rows, cols, H, W, 3) uint8 (host or device); values
+            outside [-1, 1] are clipped for display only.
+        row_labels, col_labels: a label per row (left) and per column (top), or empty for none.
+        size: inches per image.
+    """
+    import matplotlib.pyplot as plt
+
+    array = backend.to_host(getattr(images, "data", images))
+    if array.ndim != 5:
+        raise ValueError(f"show_grid: expected images (rows, cols, 3, H, W) or (rows, cols, H, W, 3), "
+                         f"got shape {array.shape}")
+    rows, cols = array.shape[:2]
+    if len(row_labels) not in (0, rows) or len(col_labels) not in (0, cols):
+        raise ValueError(f"show_grid: {rows} rows and {cols} columns but {len(row_labels)} row labels and "
+                         f"{len(col_labels)} column labels")
+    pictures = to_uint8(array.reshape(rows * cols, *array.shape[2:]))  # (rows * cols, H, W, 3) uint8
+    pictures = pictures.reshape(rows, cols, *pictures.shape[1:])
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 0.6, size * rows + (0.5 if title else 0.3)),
+                             squeeze=False, layout="constrained")
+    for r in range(rows):
+        for c in range(cols):
+            axes[r, c].imshow(pictures[r, c], interpolation="nearest")  # the pixels as they are, not smoothed
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+            if r == 0 and len(col_labels):
+                axes[r, c].set_title(col_labels[c], fontsize=8)
+            if c == 0 and len(row_labels):
+                axes[r, c].set_ylabel(row_labels[r], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def save_dataset_preview(path, split: str = "train", seed: int = 0, n: int = 32) -> Path:

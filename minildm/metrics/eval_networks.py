@@ -44,8 +44,9 @@ from ..models import CLIPTextModel, CLIPTokenizer
 from ..models.modeling_utils import ModelMixin
 from ..nn import functional as F
 from ..nn import init
+from ..weights import EVAL
 
-EVAL_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "eval"
+EVAL_WEIGHTS = EVAL
 EVAL_SEED = 2024   # seeds the judges' training data and weights; the generators use seed 0 on split "train"
 HEADS = {"colour": 6, "shape": 3, "size": 2, "position": 9, "count": 2}  # classes of each attribute head
 CLIP_HEADS_FILE = "clip_heads.safetensors"

@@ -47,8 +47,9 @@ from .clip_score import clip_score, r_precision
 from .eval_networks import EVAL_SEED, EVAL_WEIGHTS, load_eval_networks
 from .frechet import frechet_distance_features
 from .kid import kernel_distance
+from ..weights import SHAPES
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "shapes"
+DEFAULT_MODEL = SHAPES
 DEFAULT_GUIDANCE = (1.0, 3.0, 5.0, 7.5)
 HELDOUT_FRACTION = 0.25
 SCHEDULERS = ("ddim", "dpm", "ddpm")
