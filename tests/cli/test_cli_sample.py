@@ -123,7 +123,6 @@ def test_missing_shipped_model_says_how_to_get_one(tmp_path, capsys, monkeypatch
     assert "python -m minildm train all --preset shapes" in stderr
 
 
-@pytest.mark.skipif(not generate.SHIPPED_MODEL.is_dir(), reason="the shipped model is not trained yet")
 def test_sample_with_the_shipped_model(tmp_path, capsys):
     code, stdout, stderr = cli(capsys, "sample", "a red circle at the top left", "-n", 1, "--steps", 2,
                                "--no-progress", "--out", tmp_path / "g.png")
