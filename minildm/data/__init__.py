@@ -13,10 +13,10 @@ from .attributes import (COLOURS, HELDOUT_PAIRS, PALETTE, POSITIONS, SEEN_PAIRS,
 from .captions import all_captions, caption_for, parse_caption, vocabulary
 from .checker import attribute_accuracy, check_image, score
 from .loader import DataLoader
-from .plotting import save_dataset_preview, save_image_grid, show_grid
+from .plotting import save_dataset_preview, save_image_grid, show_channels, show_grid
 from .shapes import SPLITS, ShapesDataset, render_scene, render_scenes, sample_scene
 
 __all__ = ["ShapesDataset", "DataLoader", "ShapeObject", "sample_scene", "render_scene", "render_scenes",
            "caption_for", "parse_caption", "all_captions", "vocabulary", "check_image", "score",
-           "attribute_accuracy", "save_image_grid", "show_grid", "save_dataset_preview", "COLOURS", "SHAPES", "SIZES",
+           "attribute_accuracy", "save_image_grid", "show_grid", "show_channels", "save_dataset_preview", "COLOURS", "SHAPES", "SIZES",
            "POSITIONS", "TWO_OBJECT_LAYOUTS", "PALETTE", "HELDOUT_PAIRS", "SEEN_PAIRS", "SPLITS"]

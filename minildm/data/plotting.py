@@ -2,6 +2,7 @@
 
     save_image_grid(ds.images[:16], "samples.png", captions=ds.captions[:16], ncols=4)
     show_grid(images.reshape(2, 8, 3, 32, 32), row_labels=["t=0", "t=500"])   # in a notebook
+    show_channels(latents[:4], images[:4])        # each channel of (4, C, h, w) latents as a heat map
     python -m minildm.data samples.png [split] [seed]     # a look at 32 examples of the shapes dataset
 """
 from __future__ import annotations
@@ -98,6 +99,51 @@ def show_grid(images, row_labels=(), col_labels=(), title: str | None = None, si
                 axes[r, c].set_title(col_labels[c], fontsize=8)
             if c == 0 and len(row_labels):
                 axes[r, c].set_ylabel(row_labels[r], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def show_channels(arrays, images=None, row_labels=(), title: str | None = None, size: float = 1.0,
+                  cmap: str = "RdBu_r"):
+    """Draw each channel of feature maps (e.g. VAE latents) as a heat map, one row per sample; return the figure.
+
+    Every channel gets one colour scale, symmetric around 0 and shared by all rows (±max |value| of that channel),
+    so rows compare directly and 0 is the neutral colour of the diverging ``cmap``.
+
+    Args:
+        arrays: (rows, C, h, w) floats (host or device).
+        images: optional (rows, 3, H, W) floats in [-1, 1] or (rows, H, W, 3) uint8, drawn first in each row.
+        row_labels: a label per row (left), or empty for none.
+        size: inches per panel.
+    """
+    import matplotlib.pyplot as plt
+
+    maps = backend.to_host(getattr(arrays, "data", arrays))
+    if maps.ndim != 4:
+        raise ValueError(f"show_channels: expected arrays (rows, C, h, w), got shape {maps.shape}")
+    rows, channels = maps.shape[:2]
+    pictures = None if images is None else to_uint8(images)            # (rows, H, W, 3) uint8
+    if pictures is not None and len(pictures) != rows:
+        raise ValueError(f"show_channels: {rows} rows of channels but {len(pictures)} images")
+    if len(row_labels) not in (0, rows):
+        raise ValueError(f"show_channels: {rows} rows but {len(row_labels)} row labels")
+    first = 0 if pictures is None else 1                                # the column of channel 0
+    limits = np.abs(maps).max(axis=(0, 2, 3))                           # one scale per channel, over all rows
+    fig, axes = plt.subplots(rows, first + channels, squeeze=False, layout="constrained",
+                             figsize=(size * (first + channels) + 0.6, size * rows + (0.5 if title else 0.3)))
+    for r in range(rows):
+        if pictures is not None:
+            axes[r, 0].imshow(pictures[r], interpolation="nearest")
+        for c in range(channels):
+            axes[r, first + c].imshow(maps[r, c], cmap=cmap, vmin=-limits[c], vmax=limits[c],
+                                      interpolation="nearest")
+            if r == 0:
+                axes[r, first + c].set_title(f"channel {c}", fontsize=8)
+        if len(row_labels):
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
