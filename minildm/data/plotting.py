@@ -71,6 +71,8 @@ def save_image_grid(images, path, captions=None, ncols: int = 8, title: str | No
 def show_grid(images, row_labels=(), col_labels=(), title: str | None = None, size: float = 1.0):
     """Draw a table of images with matplotlib's pyplot (for notebooks) and return the figure.
 
+    In a notebook, end the cell with ``plt.show()`` (or a ``;``): a figure that is also the cell's value is drawn twice.
+
     Args:
         images: (rows, cols, 3, H, W) floats in [-1, 1] or (rows, cols, H, W, 3) uint8 (host or device); values
             outside [-1, 1] are clipped for display only.

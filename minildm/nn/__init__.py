@@ -8,6 +8,7 @@
     embeddings.py   sinusoidal timestep embeddings, TimestepEmbedding
     resnet.py       ResnetBlock2D
     attention.py    Attention (self, cross, and the VAE's spatial attention)
+    attention_maps.py  record_attention: the attention probabilities of chosen layers, recorded on request
     transformer.py  FeedForward, BasicTransformerBlock, Transformer2DModel
 
 Parameter names match diffusers', so diffusers state dicts load with ``strict=True``.
@@ -15,6 +16,7 @@ Parameter names match diffusers', so diffusers state dicts load with ``strict=Tr
 from . import functional, init
 from .activations import GEGLU, GELU, LinearGELU, SiLU
 from .attention import Attention
+from .attention_maps import AttentionRecorder, attention_probs, record_attention
 from .containers import ModuleList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
@@ -30,4 +32,5 @@ from .transformer import BasicTransformerBlock, FeedForward, Transformer2DModel
 __all__ = ["functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Conv2d",
            "GroupNorm", "LayerNorm", "Embedding", "Dropout", "SiLU", "GELU", "GEGLU", "LinearGELU", "Upsample2D",
            "Downsample2D", "get_timestep_embedding", "Timesteps", "TimestepEmbedding", "ResnetBlock2D", "Attention",
+           "AttentionRecorder", "attention_probs", "record_attention",
            "FeedForward", "BasicTransformerBlock", "Transformer2DModel"]

@@ -10,6 +10,9 @@ For queries from ``x`` (B, T, query_dim) and keys/values from a context (B, S, c
 The VAE's mid-block attention is the same layer on an image: (B, C, H, W) is normalised by ``group_norm``, read
 as H*W tokens of C features, attended over, turned back into (B, C, H, W), added to the input
 (``residual_connection``) and divided by ``rescale_output_factor``.
+
+To look at the probabilities softmax(Q_h K_h^T / sqrt(dim_head) + mask), open ``attention_maps.record_attention``
+around the forward passes; it sets ``recorder`` on the layers it records (None, the default, records nothing).
 """
 from __future__ import annotations
 
@@ -34,12 +37,16 @@ class Attention(Module):
         scale_qk: scale the scores by 1/sqrt(dim_head) (else 1).  out_dim: output features (default query_dim).
         residual_connection: add the input to the output.  rescale_output_factor: divide the output by it.
         generator: int seed or host Generator for the init.
+    Attributes:
+        recorder: None, or (AttentionRecorder, this layer's name) while ``record_attention`` records this layer.
     forward(hidden_states, encoder_hidden_states=None, attention_mask=None):
         hidden_states: (B, T, query_dim), or (B, query_dim, H, W) -> same layout, out_dim features.
         encoder_hidden_states: (B, S, cross_attention_dim) context, or None (self-attention).
         attention_mask: boolean (True = may attend) or additive float (0 = attend, large negative = block), of
             shape (B, S) or (B, 1, S) (per key), (B, T, S), or (B, heads, T, S).
     """
+
+    recorder = None  # set only inside attention_maps.record_attention
 
     def __init__(self, query_dim: int, cross_attention_dim: int | None = None, heads: int = 8, dim_head: int = 64,
                  dropout: float = 0.0, bias: bool = False, upcast_attention: bool = False,
@@ -108,6 +115,9 @@ class Attention(Module):
         k = self._split_heads(self.to_k(context), batch, s)
         v = self._split_heads(self.to_v(context), batch, s)
         mask = self._prepare_mask(attention_mask, batch, t, s)
+        if self.recorder is not None:  # opt-in, see attention_maps.py: P recomputed, outside the graph
+            recorder, name = self.recorder
+            recorder.record(name, self, q.data, k.data, None if mask is None else mask.data, batch)
         out = F.scaled_dot_product_attention(q, k, v, mask=mask, scale=self.scale)  # (B * heads, T, d)
         out = out.reshape(batch, self.heads, t, self.dim_head).permute(0, 2, 1, 3).reshape(batch, t, self.inner_dim)
         out = self.to_out[1](self.to_out[0](out))
