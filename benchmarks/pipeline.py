@@ -49,6 +49,7 @@ def _synchronize():
 def load(folder: Path):
     """(minildm pipeline, diffusers pipeline), both with a DDIM scheduler built from the folder's config."""
     import diffusers
+    import torch
     from minildm.pipelines import StableDiffusionPipeline
     from minildm.schedulers import DDIMScheduler
 
@@ -57,8 +58,10 @@ def load(folder: Path):
     ours.show_progress = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # float32 compute in both: minildm loads float16 weights as float32, diffusers keeps the stored dtype
         theirs = diffusers.StableDiffusionPipeline.from_pretrained(folder, safety_checker=None,
-                                                                   requires_safety_checker=False)
+                                                                   requires_safety_checker=False,
+                                                                   torch_dtype=torch.float32)
     theirs.scheduler = diffusers.DDIMScheduler.from_config(theirs.scheduler.config)
     theirs.set_progress_bar_config(disable=True)
     return ours, theirs
@@ -111,6 +114,11 @@ def main():
           f"torch {torch.__version__} on CPU with {torch.get_num_threads()} threads; load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"max |minildm - diffusers| on the images: {np.abs(images['minildm'] - images['diffusers']).max():.2e}")
+    spacing = ours.scheduler.config.get("timestep_spacing", "leading")
+    if spacing != "leading" and ours.scheduler.config["num_train_timesteps"] % args.steps:
+        print(f"  (not a bug: with {spacing!r} spacing and {args.steps} steps, which do not divide T, minildm's DDIM "
+              "steps to the next timestep of its grid and diffusers' to t - T // n; see minildm/schedulers/ddim.py. "
+              "With --steps 10 they agree to ~1e-6.)")
 
     times = {lib: [] for lib in run}
     for _ in range(args.rounds):

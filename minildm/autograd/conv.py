@@ -90,23 +90,29 @@ class _Workspace(threading.local):
 _WORKSPACE = _Workspace()
 
 
-def _im2col(x_pad, kh: int, kw: int, sh: int, sw: int, scratch: bool = False):
+def _im2col(x_pad, kh: int, kw: int, sh: int, sw: int, scratch: bool = False, by_channel: bool = False):
     """x_pad: (N, C, Hp, Wp) -> cols: (N, C*kh*kw, Ho*Wo), a contiguous copy of every kernel window; and (Ho, Wo).
 
-    With ``scratch=True`` cols lives in the thread's reused workspace: valid only until the next scratch im2col.
+    With ``by_channel=True`` the same numbers are laid out as one matrix (C*kh*kw, N*Ho*Wo): every image's columns
+    side by side, so that one GEMM covers the whole batch. With ``scratch=True`` cols lives in the thread's reused
+    workspace: valid only until the next scratch im2col.
     """
     xp = backend.get_array_module(x_pad)
     n, c, hp, wp = x_pad.shape
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     s_n, s_c, s_h, s_w = x_pad.strides
     # windows[n, c, a, b, i, j] = x_pad[n, c, i*sh + a, j*sw + b]: moving one output pixel moves sh rows/sw columns
-    windows = xp.lib.stride_tricks.as_strided(
-        x_pad, shape=(n, c, kh, kw, ho, wo), strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw))
+    shape, strides = (n, c, kh, kw, ho, wo), (s_n, s_c, s_h, s_w, s_h * sh, s_w * sw)
+    if by_channel:  # the same view with the image axis moved after the kernel offsets: windows[c, a, b, n, i, j]
+        shape, strides = shape[1:4] + shape[:1] + shape[4:], strides[1:4] + strides[:1] + strides[4:]
+    windows = xp.lib.stride_tricks.as_strided(x_pad, shape=shape, strides=strides)
     if scratch:
         cols = _WORKSPACE.get(windows.shape, x_pad.dtype, xp)
         cols[...] = windows  # the one copy: windows overlap
     else:
         cols = xp.ascontiguousarray(windows)
+    if by_channel:
+        return cols.reshape(c * kh * kw, n * ho * wo), (ho, wo)
     return cols.reshape(n, c * kh * kw, ho * wo), (ho, wo)
 
 
@@ -188,20 +194,33 @@ def _stride1_backward(x, weight, bias, ph: int, pw: int):
         dw[o, c, kH-1-a, kW-1-b]     = sum_{n, y, x} x[n, c, y, x] g_cols[n, (o, a, b), (y, x)]
     The first says that dx is itself a convolution, of g with the flipped kernel ("transposed convolution",
     Dumoulin & Visin 2016, sec. 4). One im2col + two GEMMs, and the forward keeps no im2col buffer (9x the input).
+
+    Two layouts of the same sums, chosen by shape (tests/autograd/test_fused_details.py checks they agree):
+      - per image (large images): one GEMM per image for dx, and for dw one per image summed over the batch, which
+        holds N partial gradients (N, C, O*kH*kW) for a moment: cheap while C <= H*W;
+      - by channel (small feature maps with many channels, the inner levels of a U-Net): the columns of all images
+        side by side, (O*kH*kW, N*H*W), so that each gradient is ONE GEMM over the batch, without the N partial
+        weight gradients (larger than the columns themselves when C > H*W), at the price of two small transposes.
     """
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
+    by_channel = c > h * w
 
     def backward(g):
         gx = gw = gb = None
         if x.requires_grad or weight.requires_grad:
-            # (N, O*kh*kw, H*W), in the workspace: only the two GEMMs below read it
-            g_cols, _ = _im2col(_pad_hw(g, kh - 1 - ph, kw - 1 - pw), kh, kw, 1, 1, scratch=True)
+            # (N, O*kh*kw, H*W), or (O*kh*kw, N*H*W) by channel; in the workspace: only the two GEMMs below read it
+            g_cols, _ = _im2col(_pad_hw(g, kh - 1 - ph, kw - 1 - pw), kh, kw, 1, 1, scratch=True,
+                                by_channel=by_channel)
         if x.requires_grad:
             w_flipped = weight.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
-            gx = (w_flipped @ g_cols).reshape(x.shape)
+            gx = w_flipped @ g_cols  # (C, O*kh*kw) @ (N, O*kh*kw, H*W), or @ (O*kh*kw, N*H*W)
+            gx = gx.reshape(c, n, h, w).transpose(1, 0, 2, 3).copy() if by_channel else gx.reshape(x.shape)
         if weight.requires_grad:
-            gw_flipped = (x.data.reshape(n, c, h * w) @ g_cols.transpose(0, 2, 1)).sum(axis=0)  # (C, O*kh*kw)
+            if by_channel:  # (C, N*H*W) @ (N*H*W, O*kh*kw)
+                gw_flipped = x.data.transpose(1, 0, 2, 3).reshape(c, n * h * w) @ g_cols.T
+            else:
+                gw_flipped = (x.data.reshape(n, c, h * w) @ g_cols.transpose(0, 2, 1)).sum(axis=0)  # (C, O*kh*kw)
             gw = gw_flipped.reshape(c, o, kh, kw)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).copy()  # un-flip
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0, 2, 3))

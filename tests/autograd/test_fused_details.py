@@ -6,7 +6,7 @@ import pytest
 from helpers import assert_close, host, to_backend
 
 from minildm import backend
-from minildm.autograd import Tensor, no_grad
+from minildm.autograd import Tensor, gradcheck, no_grad
 from minildm.autograd.activations import erf, erfc
 from minildm.nn import functional as F
 
@@ -107,3 +107,36 @@ def test_stride1_conv2d_keeps_no_im2col_buffer_for_backward():
     out = F.conv2d(x, w, padding=1)
     held = [cell.cell_contents for cell in out._backward.__closure__]
     assert not [a for a in held if hasattr(a, "shape") and not isinstance(a, Tensor) and a.size > x.size]
+
+
+
+@pytest.mark.parametrize("shape, padding, by_channel", [((3, 5, 2, 2), 1, True), ((2, 7, 2, 3), (1, 0), True),
+                                                        ((2, 20, 4, 4), 2, True), ((2, 3, 5, 4), 1, False),
+                                                        ((2, 4, 3, 3), (0, 1), False)])
+def test_stride1_conv2d_backward_matches_the_general_backward_in_both_layouts(shape, padding, by_channel):
+    # the stride-1 backward lays its columns out per image (C <= H*W) or by channel (C > H*W); either way it must
+    # equal the general backward (col2im of the forward's columns), which has one layout only
+    from minildm.autograd import conv
+
+    assert (shape[1] > shape[2] * shape[3]) == by_channel
+    rng = np.random.default_rng(1)
+    x = Tensor(to_backend(rng.standard_normal(shape), np.float64), requires_grad=True)
+    w = Tensor(to_backend(rng.standard_normal((6, shape[1], 3, 3)), np.float64), requires_grad=True)
+    b = Tensor(to_backend(rng.standard_normal(6), np.float64), requires_grad=True)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    g = to_backend(rng.standard_normal(F.conv2d(x, w, b, padding=padding).shape), np.float64)
+    x_pad = conv._pad_hw(x.data, ph, pw)
+    cols, _ = conv._im2col(x_pad, 3, 3, 1, 1)
+    reference = conv._col2im_backward(x, w, b, cols, x_pad.shape, (1, 1), (ph, pw))(g)
+    for got, want in zip(conv._stride1_backward(x, w, b, ph, pw)(g), reference):
+        assert got.shape == want.shape
+        assert_close(got, host(want), 1e-12)
+
+
+def test_conv2d_gradcheck_by_channel_layout():
+    # C = 6 > H*W = 4: the by-channel backward, against finite differences
+    rng = np.random.default_rng(2)
+    x = Tensor(to_backend(rng.standard_normal((2, 6, 2, 2)), np.float64), requires_grad=True)
+    w = Tensor(to_backend(rng.standard_normal((3, 6, 3, 3)), np.float64), requires_grad=True)
+    b = Tensor(to_backend(rng.standard_normal(3), np.float64), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, w, b), atol=1e-6, rtol=1e-6)
