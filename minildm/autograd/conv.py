@@ -95,11 +95,14 @@ def _im2col(x_pad, kh: int, kw: int, sh: int, sw: int, scratch: bool = False, by
 
     With ``by_channel=True`` the same numbers are laid out as one matrix (C*kh*kw, N*Ho*Wo): every image's columns
     side by side, so that one GEMM covers the whole batch. With ``scratch=True`` cols lives in the thread's reused
-    workspace: valid only until the next scratch im2col.
+    workspace: valid only until the next scratch im2col. A 1x1 kernel with stride 1 (per image) needs no copy:
+    cols is then x_pad itself, reshaped (callers only read cols).
     """
     xp = backend.get_array_module(x_pad)
     n, c, hp, wp = x_pad.shape
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    if (kh, kw, sh, sw) == (1, 1, 1, 1) and not by_channel:  # a 1x1 kernel's only window is the pixel: no copy
+        return x_pad.reshape(n, c, ho * wo), (ho, wo)
     s_n, s_c, s_h, s_w = x_pad.strides
     # windows[n, c, a, b, i, j] = x_pad[n, c, i*sh + a, j*sw + b]: moving one output pixel moves sh rows/sw columns
     shape, strides = (n, c, kh, kw, ho, wo), (s_n, s_c, s_h, s_w, s_h * sh, s_w * sw)

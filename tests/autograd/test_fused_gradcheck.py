@@ -27,7 +27,9 @@ def test_linear(x_shape, bias):
     ((2, 3, 5, 4), (2, 3, 3, 3), 1, 1),             # 'same' 3x3 (the transposed-convolution backward)
     ((1, 2, 7, 5), (3, 2, 3, 3), 2, 1),             # stride 2 on odd sizes (the col2im backward)
     ((1, 2, 5, 6), (2, 2, 1, 3), (1, 2), (0, 1)),   # non-square kernel, per-axis stride and padding
-    ((2, 3, 4, 4), (4, 3, 1, 1), 1, 0),             # 1x1
+    ((2, 3, 4, 4), (4, 3, 1, 1), 1, 0),             # 1x1: im2col is x itself, no copy
+    ((2, 5, 2, 2), (3, 5, 1, 1), 1, 0),             # 1x1 with C > H*W: the by-channel backward
+    ((1, 2, 3, 3), (3, 2, 1, 1), 1, 1),             # 1x1 with padding (the col2im backward)
     ((1, 1, 3, 3), (2, 1, 2, 2), 1, 2),             # padding wider than kernel - 1
     ((1, 2, 6, 5), (2, 2, 2, 2), 3, 0),             # stride larger than the kernel: some pixels are never read
 ])
