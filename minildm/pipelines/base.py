@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, no_grad
 from ..io import atomic_write
 from ..models import load_components, save_components
 from .guidance import classifier_free_guidance, is_guided
@@ -224,15 +224,9 @@ class StableDiffusionBase:
                 latents (to record or edit the trajectory: diffusers' callback and callback_on_step_end in one).
         Returns the final latents x_0 (N, C, h, w).
         """
-        xp, guided = backend.get_array_module(latents), is_guided(guidance_scale)
         for i, t in enumerate(tqdm(timesteps, desc=type(self).__name__, disable=not self.show_progress,
                                    leave=False)):
-            # one U-Net call for both branches: the latents twice, against [unconditional; conditional] contexts
-            model_input = xp.concatenate([latents, latents]) if guided else latents
-            model_input = self.scheduler.scale_model_input(model_input, t)  # x_t itself here; σ-samplers rescale
-            noise_pred = self.unet(model_input, t, context).data
-            if guided:
-                noise_pred = classifier_free_guidance(noise_pred, guidance_scale)
+            noise_pred = self.predict_noise(latents, t, context, guidance_scale)
             latents = self.scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
             if after_step is not None:
                 latents = after_step(i, t, latents)
@@ -241,6 +235,20 @@ class StableDiffusionBase:
                 if replaced is not None:
                     latents = self.check_latents(replaced, latents.shape, "the latents a callback returns")
         return latents
+
+    def predict_noise(self, latents, t: int, context, guidance_scale: float):
+        """The noise prediction the sampler steps with at (x_t, t): guided, ε_u + s (ε_c − ε_u), when s > 1.
+
+        latents: x_t (N, C, h, w); context: as in ``denoise``. Returns an array (N, C, h, w).
+        """
+        guided = is_guided(guidance_scale)
+        xp = backend.get_array_module(latents)
+        # one U-Net call for both branches: the latents twice, against [unconditional; conditional] contexts
+        model_input = xp.concatenate([latents, latents]) if guided else latents
+        model_input = self.scheduler.scale_model_input(model_input, t)  # x_t itself here; σ-samplers rescale
+        with no_grad():
+            noise_pred = self.unet(model_input, t, context).data
+        return classifier_free_guidance(noise_pred, guidance_scale) if guided else noise_pred
 
     def strength_timesteps(self, num_inference_steps: int, strength: float) -> list[int]:
         """The tail of the grid that image-to-image and inpainting denoise, as diffusers chooses it:

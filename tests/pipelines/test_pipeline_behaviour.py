@@ -212,3 +212,19 @@ def _image_latents(pipe, c):
 
     with no_grad():
         return backend.to_host(pipe.encode_images(images_to_model(c["image"]), ReplayGenerator(c["posterior_eps"])))
+
+
+def test_predict_noise_is_the_guided_combination_of_one_batched_unet_call(pipe):
+    from minildm import no_grad
+    from minildm.pipelines.guidance import encode_prompts
+
+    rng = np.random.default_rng(3)
+    x = backend.to_device(rng.standard_normal((2, *LATENT)).astype(np.float32))
+    with no_grad():
+        context = encode_prompts(pipe.tokenizer, pipe.text_encoder, ["a", "b"], ["", ""], 1, guided=True)
+        eps_u = backend.to_host(pipe.unet(x, 500, context[:2]).data)
+        eps_c = backend.to_host(pipe.unet(x, 500, context[2:]).data)
+    guided = backend.to_host(pipe.predict_noise(x, 500, context, 4.0))
+    np.testing.assert_allclose(guided, eps_u + 4.0 * (eps_c - eps_u), rtol=1e-4, atol=1e-5)
+    unguided = backend.to_host(pipe.predict_noise(x, 500, context[2:], 1.0))
+    np.testing.assert_allclose(unguided, eps_c, rtol=1e-5, atol=1e-6)
