@@ -51,8 +51,16 @@ def use(name: str) -> None:
     key = str(name).strip().lower()
     if key not in _VALID:
         raise ValueError(f"minildm.backend.use: unknown backend {name!r}; valid: {', '.join(_VALID)}")
-    _xp = _import_cupy() if key == "cupy" else numpy  # switch only once the import has succeeded
+    _xp = module(key)  # switch only once the import has succeeded
     _name = key
+
+
+def module(name: str):
+    """The array module of a backend by name: ``numpy``, or ``cupy`` (imported on demand, with an install hint)."""
+    key = str(name).strip().lower()
+    if key not in _VALID:
+        raise ValueError(f"minildm.backend.module: unknown backend {name!r}; valid: {', '.join(_VALID)}")
+    return _import_cupy() if key == "cupy" else numpy
 
 
 def name() -> str:

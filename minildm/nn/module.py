@@ -57,7 +57,7 @@ def _move(array, device: str):
     """``array`` on the named backend ("numpy" or "cupy"), whatever the active backend is."""
     if device == "numpy":
         return backend.to_host(array)
-    return backend._import_cupy().asarray(array)  # noqa: SLF001 (backend's import gives the install hint)
+    return backend.module("cupy").asarray(array)  # ImportError with an install hint when CuPy is missing
 
 
 class Module:

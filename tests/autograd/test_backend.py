@@ -122,3 +122,16 @@ def test_host_rng_is_numpy_and_seeded():
     assert isinstance(g, np.random.Generator)
     np.testing.assert_array_equal(g.random(3), backend.host_rng(3).random(3))
     assert backend.host_rng(g) is g
+
+
+def test_module_by_name_without_switching(restore_backend):
+    assert backend.module("NumPy") is np
+    with pytest.raises(ValueError, match=r"backend.module: unknown backend 'tpu'"):
+        backend.module("tpu")
+    if HAVE_CUPY:
+        import cupy
+        assert backend.module("cupy") is cupy
+    else:
+        with pytest.raises(ImportError, match="pip install cupy-cuda12x"):
+            backend.module("cupy")
+    assert backend.name() == "numpy"  # asking for a module never changes the active backend
