@@ -26,7 +26,7 @@ from .. import backend
 from ..autograd import Tensor, no_grad
 from ..io import atomic_write
 from ..models import load_components, save_components
-from .guidance import classifier_free_guidance, is_guided
+from .guidance import classifier_free_guidance, encode_prompts, is_guided
 from .images import OUTPUT_TYPES, postprocess
 
 COMPONENTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
@@ -249,6 +249,31 @@ class StableDiffusionBase:
         with no_grad():
             noise_pred = self.unet(model_input, t, context).data
         return classifier_free_guidance(noise_pred, guidance_scale) if guided else noise_pred
+
+    def start_from_image(self, pixels, prompts: list[str], negatives: list[str], num_images_per_prompt: int,
+                         num_inference_steps: int, strength: float, guidance_scale: float, generator, noise, eta):
+        """What image-to-image and inpainting share before their loops (SDEdit, Meng et al. 2022, sec. 3).
+
+        pixels: (b, 3, H, W) in [-1, 1], one image for all prompts or one per prompt. Sets the scheduler's grid and
+        returns (timesteps still to run, step_kwargs, context, z0 = the images' latents (N, C, h, w), eps), with
+        N = len(prompts) · num_images_per_prompt. The generator draws the VAE posterior sample first, then ε
+        (unless ``noise`` gives ε), as diffusers does.
+        """
+        self.check_batch(pixels.shape[0], len(prompts), "image")
+        height, width = pixels.shape[2:]
+        self.check_size(height, width)
+        shape = self.latent_shape(len(prompts) * num_images_per_prompt, height, width)
+        self.scheduler.set_timesteps(num_inference_steps)
+        timesteps = self.strength_timesteps(num_inference_steps, strength)
+        rng = backend.rng(generator)
+        step_kwargs = self.step_kwargs(rng, eta)
+        eps = None if noise is None else self.check_latents(noise, shape, "noise")
+        with no_grad():
+            context = encode_prompts(self.tokenizer, self.text_encoder, prompts, negatives, num_images_per_prompt,
+                                     is_guided(guidance_scale)).astype(self.dtype, copy=False)
+            z0 = self.per_image(self.encode_images(pixels, rng), len(prompts), num_images_per_prompt, "image")
+        eps = self.draw_noise(rng, shape) if eps is None else eps  # drawn after the posterior sample
+        return timesteps, step_kwargs, context, z0, eps
 
     def strength_timesteps(self, num_inference_steps: int, strength: float) -> list[int]:
         """The tail of the grid that image-to-image and inpainting denoise, as diffusers chooses it:

@@ -16,10 +16,9 @@ noise of the scheduler's steps — the order diffusers uses, so with the same dr
 """
 from __future__ import annotations
 
-from .. import backend
 from ..autograd import no_grad
 from .base import StableDiffusionBase
-from .guidance import encode_prompts, is_guided, negative_prompt_list, prompt_list
+from .guidance import negative_prompt_list, prompt_list
 from .images import images_to_model
 
 
@@ -47,21 +46,10 @@ class StableDiffusionImg2ImgPipeline(StableDiffusionBase):
         prompts = prompt_list(prompt)
         negatives = negative_prompt_list(negative_prompt, len(prompts))
         pixels = images_to_model(image, "image")  # (b, 3, H, W) in [-1, 1]
-        self.check_batch(pixels.shape[0], len(prompts), "image")
-        height, width = pixels.shape[2:]
-        self.check_size(height, width)
-        shape = self.latent_shape(len(prompts) * num_images_per_prompt, height, width)
-        self.scheduler.set_timesteps(num_inference_steps)
-        timesteps = self.strength_timesteps(num_inference_steps, strength)
-
-        rng = backend.rng(generator)
-        step_kwargs = self.step_kwargs(rng, eta)
-        eps = None if noise is None else self.check_latents(noise, shape, "noise")
+        timesteps, step_kwargs, context, z0, eps = self.start_from_image(
+            pixels, prompts, negatives, num_images_per_prompt, num_inference_steps, strength, guidance_scale,
+            generator, noise, eta)
         with no_grad():
-            context = encode_prompts(self.tokenizer, self.text_encoder, prompts, negatives, num_images_per_prompt,
-                                     is_guided(guidance_scale)).astype(self.dtype, copy=False)
-            z0 = self.per_image(self.encode_images(pixels, rng), len(prompts), num_images_per_prompt, "image")
-            eps = self.draw_noise(rng, shape) if eps is None else eps  # drawn after the posterior sample
             x = self.scheduler.add_noise(z0, eps, timesteps[0])  # x_{t_1} = √ᾱ z_0 + √(1-ᾱ) ε     DDPM eq. 4
             x = self.denoise(x, timesteps, context, guidance_scale, step_kwargs, callback)
             return self.decode_latents(x, output_type)

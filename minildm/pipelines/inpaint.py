@@ -28,10 +28,9 @@ Conventions, as in diffusers' StableDiffusionInpaintPipeline for a 4-channel U-N
 """
 from __future__ import annotations
 
-from .. import backend
 from ..autograd import no_grad
 from .base import StableDiffusionBase
-from .guidance import encode_prompts, is_guided, negative_prompt_list, prompt_list
+from .guidance import negative_prompt_list, prompt_list
 from .images import images_to_model, masks_to_model
 
 
@@ -62,26 +61,14 @@ class StableDiffusionInpaintPipeline(StableDiffusionBase):
         negatives = negative_prompt_list(negative_prompt, len(prompts))
         pixels = images_to_model(image, "image")            # (b, 3, H, W) in [-1, 1]
         masks = masks_to_model(mask_image, "mask_image")   # (b', 1, H, W) in {0, 1}
-        self.check_batch(pixels.shape[0], len(prompts), "image")
         self.check_batch(masks.shape[0], len(prompts), "mask_image")
         if masks.shape[2:] != pixels.shape[2:]:
             raise ValueError(f"{type(self).__name__}: mask_image is {masks.shape[2]}x{masks.shape[3]} but image is "
                              f"{pixels.shape[2]}x{pixels.shape[3]}; they must have the same height and width")
-        height, width = pixels.shape[2:]
-        self.check_size(height, width)
-        n = len(prompts) * num_images_per_prompt
-        shape = self.latent_shape(n, height, width)
-        self.scheduler.set_timesteps(num_inference_steps)
-        timesteps = self.strength_timesteps(num_inference_steps, strength)
-
-        rng = backend.rng(generator)
-        step_kwargs = self.step_kwargs(rng, eta)
-        eps = None if noise is None else self.check_latents(noise, shape, "noise")
+        timesteps, step_kwargs, context, z0, eps = self.start_from_image(
+            pixels, prompts, negatives, num_images_per_prompt, num_inference_steps, strength, guidance_scale,
+            generator, noise, eta)
         with no_grad():
-            context = encode_prompts(self.tokenizer, self.text_encoder, prompts, negatives, num_images_per_prompt,
-                                     is_guided(guidance_scale)).astype(self.dtype, copy=False)
-            z0 = self.per_image(self.encode_images(pixels, rng), len(prompts), num_images_per_prompt, "image")
-            eps = self.draw_noise(rng, shape) if eps is None else eps  # drawn after the posterior sample
             if strength == 1.0:
                 x = eps * self.scheduler.init_noise_sigma           # pure noise, as text-to-image
             else:
