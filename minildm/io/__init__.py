@@ -12,10 +12,10 @@ weights to the active backend in ``load_state_dict``.
 from .atomic import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .npz import load_npz, save_npz
-from .pretrained import CONFIG_NAME, WEIGHTS_NAME, load_config, load_pretrained_weights, save_config
-from .pretrained import save_pretrained_weights
+from .pretrained import (CONFIG_NAME, WEIGHTS_NAME, load_config, load_pretrained_weights, read_json_object,
+                         save_config, save_pretrained_weights)
 from .safetensors import SafetensorsError, load_safetensors, load_safetensors_metadata, save_safetensors
 
 __all__ = ["save_safetensors", "load_safetensors", "load_safetensors_metadata", "SafetensorsError", "atomic_write",
-           "save_config", "load_config", "save_pretrained_weights", "load_pretrained_weights", "CONFIG_NAME",
-           "WEIGHTS_NAME", "save_checkpoint", "load_checkpoint", "load_npz", "save_npz"]
+           "save_config", "load_config", "read_json_object", "save_pretrained_weights", "load_pretrained_weights",
+           "CONFIG_NAME", "WEIGHTS_NAME", "save_checkpoint", "load_checkpoint", "load_npz", "save_npz"]

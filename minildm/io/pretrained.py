@@ -49,13 +49,18 @@ def load_config(folder) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"load_config: {path} not found (a pretrained folder holds {CONFIG_NAME} "
                                 "next to its weights)")
+    return read_json_object(path, "load_config")
+
+
+def read_json_object(path, owner: str) -> dict:
+    """A JSON file that must hold an object, as a dict; a ValueError names ``owner`` and the file otherwise."""
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"load_config: {path} is not valid JSON: {e}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"load_config: {path} holds a JSON {type(config).__name__}, expected an object")
-    return config
+        raise ValueError(f"{owner}: {path} is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{owner}: {path} holds a JSON {type(value).__name__}, expected an object")
+    return value
 
 
 def save_pretrained_weights(module, folder, config: dict | None, weights_name: str = WEIGHTS_NAME,

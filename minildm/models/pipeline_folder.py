@@ -26,7 +26,7 @@ import json
 import warnings
 from pathlib import Path
 
-from ..io import atomic_write
+from ..io import atomic_write, read_json_object
 
 MODEL_INDEX = "model_index.json"
 DEFAULT_PIPELINE = "StableDiffusionPipeline"
@@ -62,10 +62,7 @@ def read_model_index(folder) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"load_components: {path} not found (a pipeline folder holds {MODEL_INDEX} "
                                 "and one subfolder per component)")
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"load_components: {path} is not valid JSON: {e}") from None
+    index = read_json_object(path, "load_components")
     # components are [library, class name] pairs; anything else is a pipeline setting, e.g.
     # "requires_safety_checker": true, or metadata such as "_class_name"
     return {name: value[1] for name, value in index.items()

@@ -131,6 +131,13 @@ def test_missing_pieces_give_clear_errors(tmp_path):
     shutil.rmtree(tmp_path / "pipe" / "vae")
     with pytest.raises(FileNotFoundError, match=r"lists 'vae' \(AutoencoderKL\).*pipe/vae"):
         load_components(tmp_path / "pipe")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model_index.json").write_text("[1, 2", encoding="utf-8")
+    with pytest.raises(ValueError, match="load_components: .*model_index.json is not valid JSON"):
+        load_components(tmp_path / "broken")
+    (tmp_path / "broken" / "model_index.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ValueError, match="load_components: .*holds a JSON list, expected an object"):
+        load_components(tmp_path / "broken")
 
 
 def test_real_checkpoint_indexes_load_with_warnings(tmp_path):
