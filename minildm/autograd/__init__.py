@@ -14,4 +14,4 @@ __all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError"
 
 # Fused ops (one graph node each, analytic backward) and their teaching twins; the public namespace for them is
 # minildm.nn.functional (F).
-from . import activations, attention, conv, losses, norm, teaching  # noqa: E402,F401
+from . import activations, attention, conv, linear, losses, norm, resample, teaching  # noqa: E402,F401

@@ -2,7 +2,7 @@
 
     out[n, o, i, j] = b[o] + sum_{c, a, b} W[o, c, a, b] * x_pad[n, c, i*stride + a, j*stride + b]
 
-Weights are (out_channels, in_channels, kH, kW). The work is done by ``F.conv2d`` (im2col + one GEMM).
+Weights are (out_channels, in_channels, kH, kW). The work is done by ``F.conv2d`` (im2row + one GEMM).
 """
 from __future__ import annotations
 

@@ -25,11 +25,11 @@ def test_linear(x_shape, bias):
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
     ((1, 1, 1, 1), (1, 1, 1, 1), 1, 0),             # everything size 1
     ((2, 3, 5, 4), (2, 3, 3, 3), 1, 1),             # 'same' 3x3 (the transposed-convolution backward)
-    ((1, 2, 7, 5), (3, 2, 3, 3), 2, 1),             # stride 2 on odd sizes (the col2im backward)
+    ((1, 2, 7, 5), (3, 2, 3, 3), 2, 1),             # stride 2 on odd sizes (the general backward)
     ((1, 2, 5, 6), (2, 2, 1, 3), (1, 2), (0, 1)),   # non-square kernel, per-axis stride and padding
-    ((2, 3, 4, 4), (4, 3, 1, 1), 1, 0),             # 1x1: im2col is x itself, no copy
-    ((2, 5, 2, 2), (3, 5, 1, 1), 1, 0),             # 1x1 with C > H*W: the by-channel backward
-    ((1, 2, 3, 3), (3, 2, 1, 1), 1, 1),             # 1x1 with padding (the col2im backward)
+    ((2, 3, 4, 4), (4, 3, 1, 1), 1, 0),             # 1x1: the pointwise path (no gather)
+    ((2, 5, 2, 2), (3, 5, 1, 1), 1, 0),             # 1x1 with C > H*W
+    ((1, 2, 3, 3), (3, 2, 1, 1), 1, 1),             # 1x1 with padding (the general backward)
     ((1, 1, 3, 3), (2, 1, 2, 2), 1, 2),             # padding wider than kernel - 1
     ((1, 2, 6, 5), (2, 2, 2, 2), 3, 0),             # stride larger than the kernel: some pixels are never read
 ])
@@ -130,7 +130,7 @@ def test_losses(reduction):
 
 
 def test_stacked_convolutions_share_the_workspace_safely():
-    # stride-1 convs reuse one im2col buffer; forward A, forward B, backward B, backward A must not mix them up
+    # stride-1 convs reuse one im2row buffer; forward A, forward B, backward B, backward A must not mix them up
     x, w1, w2 = tensor(2, 2, 5, 5), tensor(3, 2, 3, 3, seed=1), tensor(4, 3, 1, 2, seed=2)
     w3 = tensor(2, 4, 3, 3, seed=3)
     assert gradcheck(lambda x, w1, w2, w3: F.conv2d(F.conv2d(F.conv2d(x, w1, padding=1), w2, padding=(0, 1)),
