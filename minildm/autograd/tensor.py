@@ -51,6 +51,12 @@ def is_grad_enabled() -> bool:
     return _GradMode.enabled
 
 
+def needs_grad(*tensors) -> bool:
+    """True when an op on these tensors (None allowed) will be recorded: grad mode is on and one of them requires a
+    gradient. A fused op asks this to skip keeping buffers that only its backward would read."""
+    return _GradMode.enabled and any(t is not None and t.requires_grad for t in tensors)
+
+
 def _to_array(data, dtype=None):
     """Backend array from a Tensor, array, or Python data. Arrays keep their dtype; Python floats become float32."""
     if isinstance(data, Tensor):

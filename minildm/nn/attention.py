@@ -109,17 +109,17 @@ class Attention(Module):
                                  f"cross_attention_dim={self.cross_attention_dim}")
         s = context.shape[1]
 
-        # (B, T, heads * d) -> (B * heads, T, d): each head attends over its own d-wide slice of the features. The
-        # reshape after the permute makes one contiguous copy, so the batched matrix products run at BLAS speed.
+        # (B, T, heads * d) -> (B, heads, T, d): each head attends over its own d-wide slice of the features. The
+        # split is a strided view, not a copy: BLAS reads each head's (T, d) matrix in place (row stride heads * d).
         q = self._split_heads(self.to_q(x), batch, t)
         k = self._split_heads(self.to_k(context), batch, s)
         v = self._split_heads(self.to_v(context), batch, s)
         mask = self._prepare_mask(attention_mask, batch, t, s)
         if self.recorder is not None:  # opt-in, see attention_maps.py: P recomputed, outside the graph
             recorder, name = self.recorder
-            recorder.record(name, self, q.data, k.data, None if mask is None else mask.data, batch)
-        out = F.scaled_dot_product_attention(q, k, v, mask=mask, scale=self.scale)  # (B * heads, T, d)
-        out = out.reshape(batch, self.heads, t, self.dim_head).permute(0, 2, 1, 3).reshape(batch, t, self.inner_dim)
+            recorder.record(name, self, q.data, k.data, None if mask is None else mask.data)
+        out = F.scaled_dot_product_attention(q, k, v, mask=mask, scale=self.scale)  # (B, heads, T, d)
+        out = out.permute(0, 2, 1, 3).reshape(batch, t, self.inner_dim)  # heads side by side again (one copy)
         out = self.to_out[1](self.to_out[0](out))
 
         if spatial:
@@ -129,12 +129,11 @@ class Attention(Module):
         return out / self.rescale_output_factor if self.rescale_output_factor != 1 else out
 
     def _split_heads(self, h, batch: int, length: int):
-        """(B, L, heads * d) -> (B * heads, L, d), contiguous."""
-        h = h.reshape(batch, length, self.heads, self.dim_head).permute(0, 2, 1, 3)
-        return h.reshape(batch * self.heads, length, self.dim_head)
+        """(B, L, heads * d) -> (B, heads, L, d), a view."""
+        return h.reshape(batch, length, self.heads, self.dim_head).permute(0, 2, 1, 3)
 
     def _prepare_mask(self, mask, batch: int, t: int, s: int):
-        """Any accepted mask as a Tensor that broadcasts to the scores (B * heads, T, S), or None."""
+        """Any accepted mask as a Tensor that broadcasts to the scores (B, heads, T, S), or None."""
         if mask is None:
             return None
         mask = mask if isinstance(mask, Tensor) else Tensor(mask)
@@ -147,8 +146,7 @@ class Attention(Module):
         if not ok:
             raise ValueError(f"Attention: attention_mask has shape {shape}, expected (B, S), (B, 1, S), (B, T, S) "
                              f"or (B, heads, T, S) with B={batch}, heads={self.heads}, T={t}, S={s}")
-        rows = mask.shape[2]  # 1 (the same mask for every query) or T
-        return mask.expand(batch, self.heads, rows, s).reshape(batch * self.heads, rows, s)
+        return mask
 
     def extra_repr(self) -> str:
         return (f"query_dim={self.query_dim}, cross_attention_dim={self.cross_attention_dim}, heads={self.heads}, "

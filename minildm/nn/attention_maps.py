@@ -71,13 +71,12 @@ class AttentionRecorder:
         self.queries = {name: [] for name in self.layers}
         self.keys = {name: [] for name in self.layers}
 
-    def record(self, name: str, module, q, k, mask, batch: int) -> None:
-        """Called by ``Attention.forward`` with its split heads q (B*heads, T, d), k (B*heads, S, d)."""
-        probs = attention_probs(q, k, module.scale, mask)
-        self.maps[name].append(probs.reshape(batch, module.heads, *probs.shape[1:]))
+    def record(self, name: str, module, q, k, mask) -> None:
+        """Called by ``Attention.forward`` with its split heads q (B, heads, T, d), k (B, heads, S, d)."""
+        self.maps[name].append(attention_probs(q, k, module.scale, mask))
         if self.keep_qk:
-            self.queries[name].append(q.reshape(batch, module.heads, *q.shape[1:]).copy())
-            self.keys[name].append(k.reshape(batch, module.heads, *k.shape[1:]).copy())
+            self.queries[name].append(q.copy())
+            self.keys[name].append(k.copy())
 
     def clear(self) -> None:
         for records in (self.maps, self.queries, self.keys):

@@ -100,7 +100,7 @@ def test_interpolate_repeats_pixels():
     np.testing.assert_array_equal(host(F.interpolate(x))[0, 0], expected)
 
 
-def test_stride1_conv2d_keeps_no_im2col_buffer_for_backward():
+def test_stride1_conv2d_keeps_no_im2row_buffer_for_backward():
     # the stride-1 backward rebuilds what it needs from x and the output gradient: the graph holds no 9x copy of x
     x = Tensor(to_backend(np.ones((2, 3, 8, 8)), np.float32), requires_grad=True)
     w = Tensor(to_backend(np.ones((4, 3, 3, 3)), np.float32), requires_grad=True)
@@ -110,33 +110,52 @@ def test_stride1_conv2d_keeps_no_im2col_buffer_for_backward():
 
 
 
-@pytest.mark.parametrize("shape, padding, by_channel", [((3, 5, 2, 2), 1, True), ((2, 7, 2, 3), (1, 0), True),
-                                                        ((2, 20, 4, 4), 2, True), ((2, 3, 5, 4), 1, False),
-                                                        ((2, 4, 3, 3), (0, 1), False)])
-def test_stride1_conv2d_backward_matches_the_general_backward_in_both_layouts(shape, padding, by_channel):
-    # the stride-1 backward lays its columns out per image (C <= H*W) or by channel (C > H*W); either way it must
-    # equal the general backward (col2im of the forward's columns), which has one layout only
+@pytest.mark.parametrize("shape, padding", [((3, 5, 2, 2), 1), ((2, 7, 2, 3), (1, 0)), ((2, 20, 4, 4), 2),
+                                            ((2, 3, 5, 4), 1), ((2, 4, 3, 3), (0, 1))])
+def test_stride1_conv2d_backward_matches_the_general_backward(shape, padding):
+    # the stride-1 backward (a transposed convolution of the output gradient) must equal the general backward
+    # (row2im of the forward's rows), on small maps with many channels and large maps with few
     from minildm.autograd import conv
+    from minildm.autograd.layout import channels_last_padded
 
-    assert (shape[1] > shape[2] * shape[3]) == by_channel
     rng = np.random.default_rng(1)
     x = Tensor(to_backend(rng.standard_normal(shape), np.float64), requires_grad=True)
     w = Tensor(to_backend(rng.standard_normal((6, shape[1], 3, 3)), np.float64), requires_grad=True)
     b = Tensor(to_backend(rng.standard_normal(6), np.float64), requires_grad=True)
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
     g = to_backend(rng.standard_normal(F.conv2d(x, w, b, padding=padding).shape), np.float64)
-    x_pad = conv._pad_hw(x.data, ph, pw)
-    cols, _ = conv._im2col(x_pad, 3, 3, 1, 1)
-    reference = conv._col2im_backward(x, w, b, cols, x_pad.shape, (1, 1), (ph, pw))(g)
+    rows, _ = conv._im2row(channels_last_padded(x.data, ph, pw), 3, 3, 1, 1)
+    reference = conv._im2row_backward(x, w, b, rows, (1, 1), (ph, pw))(g)
     for got, want in zip(conv._stride1_backward(x, w, b, ph, pw)(g), reference):
         assert got.shape == want.shape
         assert_close(got, host(want), 1e-12)
 
 
-def test_conv2d_gradcheck_by_channel_layout():
-    # C = 6 > H*W = 4: the by-channel backward, against finite differences
+def test_conv2d_gradcheck_many_channels_on_a_tiny_map():
+    # C = 6 > H*W = 4, as in the inner levels of a U-Net, against finite differences
     rng = np.random.default_rng(2)
     x = Tensor(to_backend(rng.standard_normal((2, 6, 2, 2)), np.float64), requires_grad=True)
     w = Tensor(to_backend(rng.standard_normal((3, 6, 3, 3)), np.float64), requires_grad=True)
     b = Tensor(to_backend(rng.standard_normal(3), np.float64), requires_grad=True)
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, w, b), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_ops_compute_the_same_forward_with_and_without_a_graph(dtype):
+    # norms and attention skip buffers that only their backward reads (x_hat, normalised P) when no graph is
+    # recorded; the forward must not change by a single bit
+    rng = np.random.default_rng(0)
+    x = Tensor(to_backend(rng.standard_normal((2, 6, 5, 4)), dtype), requires_grad=True)
+    w, b = (Tensor(to_backend(rng.standard_normal(6), dtype), requires_grad=True) for _ in range(2))
+    q, k, v = (Tensor(to_backend(rng.standard_normal(s), dtype), requires_grad=True)
+               for s in [(2, 3, 7, 4), (2, 3, 5, 4), (2, 3, 5, 4)])
+    keep = to_backend(rng.random((2, 1, 7, 5)) > 0.3)
+    ops = [lambda: F.group_norm(x, 3, w, b), lambda: F.group_norm(x, 2),
+           lambda: F.layer_norm(x.permute(0, 2, 3, 1), w, b), lambda: F.layer_norm(x),
+           lambda: F.scaled_dot_product_attention(q, k, v), lambda: F.scaled_dot_product_attention(q, k, v, keep)]
+    for op in ops:
+        recorded = op()
+        with no_grad():
+            plain = op()
+        assert recorded.requires_grad and not plain.requires_grad
+        np.testing.assert_array_equal(host(plain), host(recorded))
