@@ -12,9 +12,11 @@ Gather those values into one row per output pixel and the whole convolution is O
 
 The gather ("im2row") is a strided *view* of x_pad, copied once. It is taken from x_pad laid out channels-last,
 (N, Hp, Wp, C), because there the kW*C numbers of one kernel row are neighbours in memory: the copy moves long
-contiguous runs instead of the W-wide pieces that the channels-first layout gives (measured 2-5x faster at the
-U-Net's 4x4 and 8x8 feature maps). The price is two small transposes, of x in and of the output back to NCHW.
-And one GEMM over the whole batch keeps BLAS busier than one small GEMM per image.
+contiguous runs instead of the W-wide pieces that the channels-first layout gives (the gather measured 6-15x
+faster at the U-Net's 4x4 and 8x8 feature maps). The price is two transposes (``layout.py``), of x in and of the
+output back to NCHW, each 1/9 of the gather's size. And a GEMM over many images keeps BLAS busier than one small
+GEMM per image. For 3x3 kernels on many channels, ``winograd.py`` computes the same convolution with 4/9 of the
+multiplications.
 
 The backward has two forms (see ``_im2row_backward`` and ``_stride1_backward``):
   - in general, from the forward's rows: dW = rows^T @ dout_rows, and dx = row2im(dout_rows @ W_rows^T),
@@ -71,7 +73,7 @@ _WORKSPACE = _Workspace()
 # When Winograd's F(2x2, 3x3) beats im2row (see winograd.py): it saves 5/9 of the GEMM's multiplications but pays
 # for its transforms with ~40 array operations, which only many channels amortise. Measured on one core (float32,
 # C = O from 16 to 128, 4x4 to 32x32 maps): faster from 48 channels on maps up to 16x16, and from 96 on 32x32.
-# (On a GPU one large GEMM is left to do everything: the transforms' many small kernels are not worth it there.)
+# On a GPU im2row's one large GEMM is kept (the transforms' ~40 small kernels there are not measured yet).
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MAX_PIXELS, WINOGRAD_MIN_CHANNELS_LARGE = 48, 256, 96
 
 
@@ -107,8 +109,9 @@ def _im2row(x_pad, kh: int, kw: int, sh: int, sw: int, scratch: bool = False):
 
 # The stride-1 paths gather and multiply one block of images at a time, of about this many bytes of rows: a block
 # is written and read back by the GEMM while it is still in the core's cache (2 MiB of L2 on the machine this was
-# tuned on), instead of a round trip through main memory for 9x the input. Measured on the U-Net's and VAE's
-# convolutions, one core: 10-25 % faster than one block for the whole batch. A GPU gets the whole batch at once.
+# tuned on), instead of a round trip through main memory for 9x the input. Measured on one core with a cold cache
+# (as inside a model): forward up to 25 % faster than one block for the whole batch on the larger inputs, no
+# slower on small ones; the backward of the 64-channel 32x32 benchmark conv 22 % faster. A GPU gets the whole batch.
 _BLOCK_BYTES = 1 << 20
 
 
@@ -227,10 +230,14 @@ def _stride1_backward(x, weight, bias, ph: int, pw: int):
     def backward(g):
         xp = backend.get_array_module(g)
         gx = gw = gb = None
-        if x.requires_grad or weight.requires_grad:
+        flipped = weight.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw): dx = conv(g, flipped)
+        if x.requires_grad and _winograd_pays(g, flipped):  # dx, a 3x3 convolution itself, by Winograd
+            gx = winograd.conv3x3(g, flipped, None, (kh - 1 - ph, kw - 1 - pw))
+        rows_for_gx = x.requires_grad and gx is None
+        if rows_for_gx or weight.requires_grad:
             g_pad = channels_last_padded(g, kh - 1 - ph, kw - 1 - pw)
-            if x.requires_grad:
-                w_flipped = _weight_rows(weight.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (kh*kw*O, C)
+            if rows_for_gx:
+                w_flipped = _weight_rows(flipped)  # (kh*kw*O, C)
                 gx_rows = xp.empty((n * h * w, c), dtype=g.dtype)
             if weight.requires_grad:
                 x_rows = x.data.transpose(1, 0, 2, 3).reshape(c, n * h * w)  # (C, N*H*W), one copy
@@ -238,11 +245,11 @@ def _stride1_backward(x, weight, bias, ph: int, pw: int):
             for block in _image_blocks(n, h * w * kh * kw * o * g.dtype.itemsize, g):
                 g_rows, _ = _im2row(g_pad[block], kh, kw, 1, 1, scratch=True)  # (images * H*W, kh*kw*O)
                 pixels = slice(block.start * h * w, block.stop * h * w)
-                if x.requires_grad:
+                if rows_for_gx:
                     xp.matmul(g_rows, w_flipped, out=gx_rows[pixels])
                 if weight.requires_grad:
                     gw_flipped += x_rows[:, pixels] @ g_rows
-            if x.requires_grad:
+            if rows_for_gx:
                 gx = to_channels_first(gx_rows.reshape(n, h, w, c))
             if weight.requires_grad:  # un-flip, to (O, C, kh, kw)
                 gw = gw_flipped.reshape(c, kh, kw, o)[:, ::-1, ::-1].transpose(3, 0, 1, 2).copy()
