@@ -34,8 +34,8 @@ import threading
 import numpy
 
 from .. import backend
-from .layout import channels_last_padded, to_channels_first
 from . import winograd
+from .layout import channels_last_padded, to_channels_first
 from .ops import as_tensor
 from .tensor import Tensor
 
@@ -222,7 +222,8 @@ def _stride1_backward(x, weight, bias, ph: int, pw: int):
         dw[o, c, kH-1-a, kW-1-b]     = sum_{n, y, x} x[n, c, y, x] g_rows[(n, y, x), (a, b, o)]
     The first says that dx is itself a convolution, of g with the flipped kernel ("transposed convolution",
     Dumoulin & Visin 2016, sec. 4). One im2row + two GEMMs, and the forward keeps no rows. As in the forward, the
-    rows are made and used one block of images at a time (in cache); dw sums the blocks' products.
+    rows are made and used one block of images at a time (in cache); dw sums the blocks' products. Where the
+    forward would take Winograd's path, dx (a 3x3 stride-1 convolution of g padded by 2 - p) takes it too.
     """
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
