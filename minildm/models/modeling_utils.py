@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 
 from .. import io
+from ..nn import init
 
 
 def _jsonable(value):
@@ -161,7 +162,8 @@ class ModelMixin:
             raise FileNotFoundError(f"{cls.__name__}.from_pretrained: {path} not found"
                                     + (f"; the folder holds {found}" if found else ""))
         weights = cls.convert_state_dict(io.load_safetensors(path))
-        model = cls.from_config(config, generator=0)  # the random init is about to be overwritten
+        with init.skip_init():  # strict loading below replaces every weight: no random init to throw away
+            model = cls.from_config(config, generator=0)
         if dtype is not None:
             model.to(dtype)  # before loading, so every weight is rounded once, from the file's values
         try:

@@ -170,6 +170,24 @@ def test_initialisation_follows_pytorch():
     assert (host(gn.weight) == 1).all() and (host(gn.bias) == 0).all() and (host(ln.weight) == 1).all()
 
 
+def test_skip_init_draws_nothing_and_ends_with_its_block():
+    # from_pretrained builds inside skip_init: shapes and dtypes as usual, zeros instead of random numbers (the
+    # generator is untouched), and outside the block initialisation is back to normal, even after an error inside it
+    g = backend.host_rng(0)
+    with nn.init.skip_init():
+        skipped = nn.Sequential(nn.Linear(5, 4, generator=g), nn.Conv2d(4, 3, 3, generator=g), nn.Embedding(7, 2))
+    assert g.random() == backend.host_rng(0).random()
+    drawn = nn.Sequential(nn.Linear(5, 4), nn.Conv2d(4, 3, 3), nn.Embedding(7, 2))
+    for (name, p), (_, q) in zip(skipped.named_parameters(), drawn.named_parameters()):
+        assert p.shape == q.shape and p.dtype == q.dtype, name
+        assert not host(p).any(), f"{name}: zeros, not drawn"
+    with pytest.raises(RuntimeError):
+        with nn.init.skip_init():
+            raise RuntimeError("inside")
+    assert np.array_equal(host(nn.Linear(3, 3, generator=0).weight), host(nn.Linear(3, 3, generator=0).weight))
+    assert np.abs(host(nn.Linear(50, 400).weight)).max() > 0.98 / np.sqrt(50)  # drawn again, U(-b, b)
+
+
 def test_to_dtype_and_backend_keep_parameter_objects():
     model = Block()
     params = model.parameters()
