@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
+import numpy as np  # host-side on purpose: ids are built from Python strings; the text encoder moves them
 
 from .bpe import (BOS_TOKEN, BYTE_DECODER, EOS_TOKEN, END_OF_WORD, load_vocab, merge_pair, normalize,
                   pre_tokenize, save_vocab, split_special, word_symbols, write_text_atomic)
